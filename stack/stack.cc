@@ -1,0 +1,100 @@
+#include "stack/stack.h"
+
+#include "stack/runtime/config.h"
+#include "stack/runtime/log.h"
+
+namespace netshim {
+
+Stack::Stack(const StackOptions& options, const Clock& clock)
+    : clock_(clock),
+      // One block holds a whole frame plus headroom for headers we prepend on transmit
+      // (+4 for a VLAN tag a bridge may leave on).
+      pool_(BufferPool::Create(Nic::kHeadroom + options.mtu + kEthernetHeaderSize + 4,
+                               options.max_buffers)),
+      timers_(clock.Now()) {}
+
+absl::StatusOr<std::unique_ptr<Stack>> Stack::Create(const StackOptions& options,
+                                                     const LinkFactory& make_link) {
+  const Clock& clock = options.clock ? *options.clock : MonotonicClock::Get();
+  std::unique_ptr<Stack> s(new Stack(options, clock));
+  auto link = make_link(s->pool_.get(), &s->stats_.link);
+  if (!link.ok()) return link.status();
+  s->link_ = std::move(*link);
+  if (s->link_->mtu() != options.mtu) {
+    return absl::InvalidArgumentError(
+        fmt::format("link MTU {} differs from the configured {}", s->link_->mtu(), options.mtu));
+  }
+  const MacAddress mac = options.mac.value_or(DefaultMacFor(options.address.address));
+  s->nic_ = std::make_unique<Nic>(s->link_.get(), mac, options.address, s->stats_.link);
+  s->neighbors_ = std::make_unique<NeighborCache>(options.neighbor, s->stats_.arp);
+  s->arp_ = std::make_unique<Arp>(*s->nic_, *s->neighbors_, *s->pool_, clock, s->stats_.arp);
+  s->ipv4_ = std::make_unique<Ipv4Layer>(*s->nic_, *s->arp_, *s->pool_, clock, s->stats_.ip,
+                                         options.reassembly);
+  s->icmp_ = std::make_unique<Icmp>(*s->ipv4_, *s->pool_, clock, s->stats_.icmp);
+  s->ipv4_->SetIcmp(s->icmp_.get());
+  s->ipv4_->RegisterTransport(static_cast<uint8_t>(IpProtocol::kIcmp), s->icmp_.get());
+  s->nic_->SetReceivers(s->arp_.get(), s->ipv4_.get());
+  s->link_->Attach(s->nic_.get());
+
+  // The subnet is on-link; everything else goes through the gateway, if there is one.
+  s->ipv4_->AddRoute(Route{Ipv4Cidr{options.address.Network(), options.address.prefix_len}});
+  if (options.gateway) {
+    if (!options.address.Contains(*options.gateway)) {
+      return absl::InvalidArgumentError(fmt::format("gateway {} is outside {}",
+                                                    options.gateway->ToString(),
+                                                    options.address.ToString()));
+    }
+    s->ipv4_->AddRoute(Route{Ipv4Cidr{Ipv4Address::Any(), 0}, *options.gateway});
+  }
+  Stack* self = s.get();
+  s->arp_->SetDeadlineHook([self](absl::Time t) {
+    if (self->dispatcher_) self->dispatcher_->WakeIfBefore(t);
+  });
+  NETSHIM_LOG(kInfo, "stack: {} at {} mtu {}", options.address.ToString(), mac.ToString(),
+              options.mtu);
+  return s;
+}
+
+Stack::~Stack() { Stop(); }
+
+absl::Status Stack::Start() {
+  if (dispatcher_) return absl::OkStatus();
+  arp_->Announce();
+  dispatcher_ = std::make_unique<Dispatcher>(this, clock_, link_->ReadableFd());
+  return dispatcher_->Start();
+}
+
+void Stack::Stop() {
+  if (dispatcher_) dispatcher_->Stop();
+}
+
+size_t Stack::PollOnce(size_t budget) { return link_->Poll(budget); }
+
+void Stack::RunTimers(absl::Time now) {
+  link_->OnTimer(now);
+  arp_->OnTimer(now);
+  ipv4_->OnTimer(now);
+  timers_.Advance(now);
+}
+
+std::optional<absl::Time> Stack::NextDeadline() {
+  std::optional<absl::Time> next;
+  auto merge = [&next](std::optional<absl::Time> t) {
+    if (t && (!next || *t < *next)) next = t;
+  };
+  merge(link_->NextDeadline());
+  merge(arp_->NextDeadline());
+  merge(ipv4_->NextDeadline());
+  merge(timers_.NextDeadline());
+  return next;
+}
+
+void Stack::RunUntilIdle() {
+  while (PollOnce(64) > 0) {
+  }
+  RunTimers(clock_.Now());
+  while (PollOnce(64) > 0) {
+  }
+}
+
+}  // namespace netshim

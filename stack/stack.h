@@ -1,0 +1,90 @@
+// One host: a NIC on a link, ARP, IPv4, ICMP and the dispatch thread that drives them.
+// Tests drive it by hand (PollOnce/RunTimers with a ManualClock and an in-memory link);
+// programs Start() it and let the dispatcher run.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+
+#include "absl/status/statusor.h"
+#include "stack/buffer/buffer_pool.h"
+#include "stack/link/link_endpoint.h"
+#include "stack/net/arp.h"
+#include "stack/net/icmp.h"
+#include "stack/net/ipv4_layer.h"
+#include "stack/net/ipv4_reassembler.h"
+#include "stack/net/neighbor_cache.h"
+#include "stack/net/nic.h"
+#include "stack/runtime/clock.h"
+#include "stack/runtime/dispatcher.h"
+#include "stack/runtime/stats.h"
+#include "stack/runtime/timer_wheel.h"
+
+namespace netshim {
+
+struct StackOptions {
+  Ipv4Cidr address;
+  std::optional<Ipv4Address> gateway;
+  std::optional<MacAddress> mac;  // default: DefaultMacFor(address)
+  uint32_t mtu = 1500;
+  const Clock* clock = nullptr;  // default: the monotonic clock
+  size_t max_buffers = 16384;    // packet buffers in the pool (the memory bound)
+  Ipv4Reassembler::Limits reassembly;
+  NeighborCache::Config neighbor;
+};
+
+// Builds the link once the pool exists (the link reads frames into pool buffers).
+using LinkFactory =
+    std::function<absl::StatusOr<std::unique_ptr<LinkEndpoint>>(BufferPool* pool,
+                                                                LinkStats* stats)>;
+
+class Stack final : public DispatchTarget {
+ public:
+  static absl::StatusOr<std::unique_ptr<Stack>> Create(const StackOptions& options,
+                                                       const LinkFactory& make_link);
+  ~Stack() override;
+  Stack(const Stack&) = delete;
+  Stack& operator=(const Stack&) = delete;
+
+  // Announces the address and starts the dispatch thread.
+  absl::Status Start();
+  // Stops the dispatch thread (idempotent).
+  void Stop();
+
+  // DispatchTarget: also called directly by tests that drive the stack without a thread.
+  size_t PollOnce(size_t budget = 64) override;
+  void RunTimers(absl::Time now) override;
+  std::optional<absl::Time> NextDeadline() override;
+  // Tests: processes every waiting frame and everything due now.
+  void RunUntilIdle();
+
+  const StackStats& stats() const { return stats_; }
+  const Clock& clock() const { return clock_; }
+  BufferPool& pool() { return *pool_; }
+  Nic& nic() { return *nic_; }
+  Arp& arp() { return *arp_; }
+  NeighborCache& neighbors() { return *neighbors_; }
+  Ipv4Layer& ipv4() { return *ipv4_; }
+  Icmp& icmp() { return *icmp_; }
+  TimerWheel& timers() { return timers_; }
+  LinkEndpoint& link() { return *link_; }
+
+ private:
+  Stack(const StackOptions& options, const Clock& clock);
+
+  const Clock& clock_;
+  StackStats stats_;
+  // Declared first so it is destroyed last: every other member may hold its buffers.
+  BufferPoolPtr pool_;
+  std::unique_ptr<LinkEndpoint> link_;
+  std::unique_ptr<Nic> nic_;
+  std::unique_ptr<NeighborCache> neighbors_;
+  std::unique_ptr<Arp> arp_;
+  std::unique_ptr<Ipv4Layer> ipv4_;
+  std::unique_ptr<Icmp> icmp_;
+  TimerWheel timers_;
+  std::unique_ptr<Dispatcher> dispatcher_;
+};
+
+}  // namespace netshim
