@@ -1,0 +1,118 @@
+// netshim-host: the stack as a standalone host on a TAP device, until SIGINT or SIGTERM;
+// then it prints its counters. It answers ARP and ping (and, with the transport, serves
+// echo/discard/chargen).
+//
+// Flags are validated by the same parser as the NETSHIM_* environment, so the shim and the
+// host accept exactly the same values.
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <string>
+#include <string_view>
+
+#include "stack/link/link_builder.h"
+#include "stack/runtime/config.h"
+#include "stack/runtime/log.h"
+#include "stack/stack.h"
+
+namespace netshim {
+namespace {
+
+constexpr char kUsage[] =
+    "usage: netshim-host --tap NAME --addr CIDR [--gw IP] [--mac MAC] [--mtu N]\n"
+    "                    [--pcap FILE] [--impair SPEC] [--log LEVEL]\n"
+    "Runs the netshim stack as a host on TAP device NAME until SIGINT/SIGTERM, then prints\n"
+    "its counters.\n"
+    "  --tap NAME      TAP device to attach to (created if missing and CAP_NET_ADMIN)\n"
+    "  --addr CIDR     IPv4 address and prefix, e.g. 198.18.0.2/24\n"
+    "  --gw IP         default gateway (inside the subnet)\n"
+    "  --mac MAC       MAC address (default: 02:4e plus the IPv4 address bytes... derived)\n"
+    "  --mtu N         link MTU (default 1500)\n"
+    "  --pcap FILE     record every frame in and out to FILE (pcap, readable by tshark)\n"
+    "  --impair SPEC   fault injection, e.g. loss=2%,reorder=1%,dup=0.5%,delay=5ms,seed=7\n"
+    "  --log LEVEL     off|error|warn|info|debug|trace (default warn)\n";
+
+// Each flag and the environment variable whose syntax it shares.
+const std::map<std::string_view, const char*> kFlagToVariable = {
+    {"--tap", "NETSHIM_TAP"},       {"--addr", "NETSHIM_ADDR"}, {"--gw", "NETSHIM_GW"},
+    {"--mac", "NETSHIM_MAC"},       {"--mtu", "NETSHIM_MTU"},   {"--pcap", "NETSHIM_PCAP"},
+    {"--impair", "NETSHIM_IMPAIR"}, {"--log", "NETSHIM_LOG"},
+};
+
+[[noreturn]] void Fail(const std::string& message) {
+  std::fprintf(stderr, "netshim-host: %s\n", message.c_str());
+  std::exit(2);
+}
+
+// Rewrites "NETSHIM_MTU=..." in a config error as "--mtu ..." for this tool's user.
+std::string InFlagTerms(std::string message) {
+  for (const auto& [flag, var] : kFlagToVariable) {
+    const std::string v(var);
+    for (size_t at; (at = message.find(v)) != std::string::npos;) {
+      message.replace(at, v.size(), flag);
+    }
+  }
+  return message;
+}
+
+int Main(int argc, char** argv) {
+  std::map<std::string, std::string> values;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
+    auto it = kFlagToVariable.find(arg);
+    if (it == kFlagToVariable.end()) Fail(fmt::format("unknown argument \"{}\" (see --help)", arg));
+    if (i + 1 >= argc) Fail(fmt::format("{} needs a value (see --help)", arg));
+    if (!values.emplace(it->second, argv[++i]).second) Fail(fmt::format("{} given twice", arg));
+  }
+  auto config = ParseConfig([&values](const char* name) -> const char* {
+    auto it = values.find(name);
+    return it == values.end() ? nullptr : it->second.c_str();
+  });
+  if (!config.ok()) Fail(InFlagTerms(std::string(config.status().message())));
+  if (!config->tap) Fail("--tap is required (see --help)");
+  if (!config->addr) Fail("--addr is required (see --help)");
+  SetLogLevel(config->log_level);
+
+  // Block the stop signals before any thread starts so every thread inherits the mask and
+  // only sigwait() below sees them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  StackOptions options;
+  options.address = *config->addr;
+  options.gateway = config->gateway;
+  options.mac = config->mac;
+  options.mtu = config->mtu;
+  LinkConfig link_config{config->tap, std::nullopt, config->mtu, config->pcap, config->impair};
+  auto stack = Stack::Create(options, [&](BufferPool* pool, LinkStats* stats) {
+    return BuildLink(link_config, pool, stats, MonotonicClock::Get());
+  });
+  if (!stack.ok()) Fail(std::string(stack.status().message()));
+  if (auto status = (*stack)->Start(); !status.ok()) Fail(std::string(status.message()));
+  std::fprintf(stderr, "netshim-host: %s (%s) on %s, mtu %u; Ctrl-C to stop\n",
+               config->addr->ToString().c_str(), (*stack)->nic().mac().ToString().c_str(),
+               config->tap->c_str(), config->mtu);
+
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  (*stack)->Stop();
+  std::fprintf(stdout, "netshim-host: stopped by %s\n%s", strsignal(sig),
+               (*stack)->stats().FormatTable().c_str());
+  std::fflush(stdout);
+  return 0;
+}
+
+}  // namespace
+}  // namespace netshim
+
+int main(int argc, char** argv) { return netshim::Main(argc, argv); }
