@@ -26,7 +26,7 @@ absl::StatusOr<std::unique_ptr<Stack>> Stack::Create(const StackOptions& options
   }
   const MacAddress mac = options.mac.value_or(DefaultMacFor(options.address.address));
   s->nic_ = std::make_unique<Nic>(s->link_.get(), mac, options.address, s->stats_.link);
-  s->neighbors_ = std::make_unique<NeighborCache>(options.neighbor, s->stats_.arp);
+  s->neighbors_ = std::make_unique<NeighborCache>(s->stats_.arp, options.neighbor);
   s->arp_ = std::make_unique<Arp>(*s->nic_, *s->neighbors_, *s->pool_, clock, s->stats_.arp);
   s->ipv4_ = std::make_unique<Ipv4Layer>(*s->nic_, *s->arp_, *s->pool_, clock, s->stats_.ip,
                                          options.reassembly);
@@ -37,14 +37,19 @@ absl::StatusOr<std::unique_ptr<Stack>> Stack::Create(const StackOptions& options
   s->link_->Attach(s->nic_.get());
 
   // The subnet is on-link; everything else goes through the gateway, if there is one.
-  s->ipv4_->AddRoute(Route{Ipv4Cidr{options.address.Network(), options.address.prefix_len}});
+  Route on_link;
+  on_link.destination = Ipv4Cidr{options.address.Network(), options.address.prefix_len};
+  s->ipv4_->AddRoute(on_link);
   if (options.gateway) {
     if (!options.address.Contains(*options.gateway)) {
       return absl::InvalidArgumentError(fmt::format("gateway {} is outside {}",
                                                     options.gateway->ToString(),
                                                     options.address.ToString()));
     }
-    s->ipv4_->AddRoute(Route{Ipv4Cidr{Ipv4Address::Any(), 0}, *options.gateway});
+    Route default_route;
+    default_route.destination = Ipv4Cidr{Ipv4Address::Any(), 0};
+    default_route.gateway = *options.gateway;
+    s->ipv4_->AddRoute(default_route);
   }
   Stack* self = s.get();
   s->arp_->SetDeadlineHook([self](absl::Time t) {

@@ -31,7 +31,7 @@ struct StackOptions {
   const Clock* clock = nullptr;  // default: the monotonic clock
   size_t max_buffers = 16384;    // packet buffers in the pool (the memory bound)
   Ipv4Reassembler::Limits reassembly;
-  NeighborCache::Config neighbor;
+  NeighborConfig neighbor;
 };
 
 // Builds the link once the pool exists (the link reads frames into pool buffers).

@@ -81,7 +81,10 @@ int Main(int argc, char** argv) {
   SetLogLevel(config->log_level);
 
   // Block the stop signals before any thread starts so every thread inherits the mask and
-  // only sigwait() below sees them.
+  // only sigwait() below sees them. A signal ignored at exec (a background job of a
+  // non-interactive shell ignores SIGINT) would be discarded, never reaching sigwait().
+  signal(SIGINT, SIG_DFL);
+  signal(SIGTERM, SIG_DFL);
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);

@@ -59,7 +59,8 @@ wait_for() {
 start_host() {
   HOST_LOG="$WORK/host.log"
   HOST_OUT="$WORK/host.out"
-  nsx "$HOST_BIN" --tap "$TAP" --addr "$STACK_IP/24" --gw "$KERNEL_IP" "$@" \
+  # Not through nsx(): a backgrounded function is a subshell, and its pid would not be ours.
+  ip netns exec "$NS" "$HOST_BIN" --tap "$TAP" --addr "$STACK_IP/24" --gw "$KERNEL_IP" "$@" \
     >"$HOST_OUT" 2>"$HOST_LOG" &
   HOST_PID=$!
   PIDS+=("$HOST_PID")
