@@ -69,6 +69,8 @@ class Stack final : public DispatchTarget {
   Icmp& icmp() { return *icmp_; }
   TimerWheel& timers() { return timers_; }
   LinkEndpoint& link() { return *link_; }
+  // Null until Start().
+  Dispatcher* dispatcher() { return dispatcher_.get(); }
 
  private:
   Stack(const StackOptions& options, const Clock& clock);

@@ -42,6 +42,9 @@ class Dispatcher {
   void WakeIfBefore(absl::Time deadline);
 
   bool running() const { return running_.load(std::memory_order_acquire); }
+  // True once the loop has decided how long to sleep and is in (or entering) its wait, so
+  // only a wake-up or its deadline will run it again. For tests of the wake-up logic.
+  bool idle() const { return planned_wake_nanos_.load() != INT64_MIN; }
 
  private:
   void Loop();
@@ -54,8 +57,9 @@ class Dispatcher {
   std::thread thread_;
   std::atomic<bool> running_{false};
   std::atomic<bool> stop_{false};
-  // When the loop will next wake by itself (unix nanos on the clock's scale; max = never).
-  std::atomic<int64_t> planned_wake_nanos_{INT64_MAX};
+  // When the loop will next wake by itself (unix nanos on the clock's scale; max = never;
+  // min = it is awake and will look at the deadlines again before sleeping).
+  std::atomic<int64_t> planned_wake_nanos_{INT64_MIN};
 };
 
 }  // namespace netshim
