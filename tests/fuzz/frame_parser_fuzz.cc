@@ -59,10 +59,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static Harness* h = new Harness();
   ParseDirectly({data, size});
   size_t start = 0;
-  for (size_t i = 0; i + 3 <= size; ++i) {
+  for (size_t i = 0; i + 3 <= size;) {
     if (data[i] == 0xff && data[i + 1] == 0x00 && data[i + 2] == 0xff) {
       h->link->Inject({data + start, i - start});
-      start = i + 3;
+      start = i += 3;
+    } else {
+      ++i;
     }
   }
   h->link->Inject({data + start, size - start});
