@@ -66,11 +66,16 @@ absl::Status Stack::Start() {
   if (dispatcher_) return absl::OkStatus();
   arp_->Announce();
   dispatcher_ = std::make_unique<Dispatcher>(this, clock_, link_->ReadableFd());
-  return dispatcher_->Start();
+  if (auto status = dispatcher_->Start(); !status.ok()) return status;
+  Dispatcher* d = dispatcher_.get();
+  link_->SetDeadlineChangedCallback([d] { d->Wake(); });
+  return absl::OkStatus();
 }
 
 void Stack::Stop() {
-  if (dispatcher_) dispatcher_->Stop();
+  if (!dispatcher_) return;
+  link_->SetDeadlineChangedCallback(nullptr);
+  dispatcher_->Stop();
 }
 
 size_t Stack::PollOnce(size_t budget) { return link_->Poll(budget); }

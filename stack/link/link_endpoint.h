@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 
 #include "absl/time/time.h"
@@ -43,6 +44,9 @@ class LinkEndpoint {
   // Time-driven work of the link itself (frames an impairment wrapper holds back).
   virtual std::optional<absl::Time> NextDeadline() const { return std::nullopt; }
   virtual void OnTimer(absl::Time /*now*/) {}
+  // Set by the dispatcher: called from any thread when NextDeadline() may have moved
+  // earlier (a frame held back on transmit), so a sleeping loop re-reads it.
+  virtual void SetDeadlineChangedCallback(std::function<void()> /*callback*/) {}
 };
 
 }  // namespace netshim
