@@ -9,6 +9,7 @@
 
 #include "absl/status/status.h"
 #include "fmt/format.h"
+#include "stack/runtime/quote.h"
 
 namespace netshim {
 namespace {
@@ -41,21 +42,8 @@ bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 // The item as it appears in messages: printable, escaped, and cut if very long.
 std::string Quote(std::string_view item) {
   std::string out = "\"";
-  for (size_t i = 0; i < item.size(); ++i) {
-    if (i == kMaxQuotedItem) {
-      out += "...";
-      break;
-    }
-    const unsigned char c = static_cast<unsigned char>(item[i]);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c >= 0x20 && c < 0x7f) {
-      out += static_cast<char>(c);
-    } else {
-      out += fmt::format("\\x{:02x}", c);
-    }
-  }
+  AppendEscaped(out, item.substr(0, kMaxQuotedItem));
+  if (item.size() > kMaxQuotedItem) out += "...";
   return out + "\"";
 }
 

@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "fmt/format.h"
+#include "stack/runtime/quote.h"
 
 namespace netshim {
 namespace {
@@ -26,16 +27,7 @@ Verdict Because(std::string reason) { return Refusal{std::move(reason), {}}; }
 std::string Quote(std::string_view value) {
   constexpr size_t kShown = 64;
   std::string out = "\"";
-  for (unsigned char c : value.substr(0, kShown)) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c >= 0x20 && c < 0x7f) {
-      out += static_cast<char>(c);
-    } else {
-      out += fmt::format("\\x{:02x}", c);
-    }
-  }
+  AppendEscaped(out, value.substr(0, kShown));
   if (value.size() > kShown) return out + fmt::format("...\" ({} bytes)", value.size());
   return out + "\"";
 }
