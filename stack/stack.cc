@@ -1,7 +1,13 @@
 #include "stack/stack.h"
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+
 #include "stack/runtime/config.h"
 #include "stack/runtime/log.h"
+#include "stack/transport/udp/udp_socket.h"
 
 namespace netshim {
 
@@ -33,6 +39,8 @@ absl::StatusOr<std::unique_ptr<Stack>> Stack::Create(const StackOptions& options
   s->icmp_ = std::make_unique<Icmp>(*s->ipv4_, *s->pool_, clock, s->stats_.icmp);
   s->ipv4_->SetIcmp(s->icmp_.get());
   s->ipv4_->RegisterTransport(static_cast<uint8_t>(IpProtocol::kIcmp), s->icmp_.get());
+  s->udp_ = std::make_unique<UdpProtocol>(*s->ipv4_, *s->icmp_, *s->pool_, s->stats_.udp);
+  s->ipv4_->RegisterTransport(static_cast<uint8_t>(IpProtocol::kUdp), s->udp_.get());
   s->nic_->SetReceivers(s->arp_.get(), s->ipv4_.get());
   s->link_->Attach(s->nic_.get());
 
@@ -42,9 +50,8 @@ absl::StatusOr<std::unique_ptr<Stack>> Stack::Create(const StackOptions& options
   s->ipv4_->AddRoute(on_link);
   if (options.gateway) {
     if (!options.address.Contains(*options.gateway)) {
-      return absl::InvalidArgumentError(fmt::format("gateway {} is outside {}",
-                                                    options.gateway->ToString(),
-                                                    options.address.ToString()));
+      return absl::InvalidArgumentError(fmt::format(
+          "gateway {} is outside {}", options.gateway->ToString(), options.address.ToString()));
     }
     Route default_route;
     default_route.destination = Ipv4Cidr{Ipv4Address::Any(), 0};
@@ -97,6 +104,38 @@ std::optional<absl::Time> Stack::NextDeadline() {
   merge(ipv4_->NextDeadline());
   merge(timers_.NextDeadline());
   return next;
+}
+
+std::shared_ptr<Socket> Stack::CreateSocket(int type, int protocol, int* error) {
+  type &= ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
+  // __sock_create: "type < 0 || type >= SOCK_MAX"; inet_create: "protocol < 0 ||
+  // protocol >= IPPROTO_MAX" (263 since Linux 5.6 added IPPROTO_MPTCP).
+  constexpr int kLinuxIpProtoMax = 263;
+  if (type < 0 || type > SOCK_PACKET || protocol < 0 || protocol >= kLinuxIpProtoMax) {
+    *error = -EINVAL;
+    return nullptr;
+  }
+  switch (type) {
+    case SOCK_DGRAM:
+      if (protocol == 0 || protocol == IPPROTO_UDP) {
+        *error = 0;
+        return udp_->CreateSocket();
+      }
+      // Ping sockets exist in Linux but net.ipv4.ping_group_range ("1 0") lets nobody in.
+      *error = protocol == IPPROTO_ICMP ? -EACCES : -EPROTONOSUPPORT;
+      return nullptr;
+    case SOCK_STREAM:
+      // TCP is not served yet.
+      *error = -EPROTONOSUPPORT;
+      return nullptr;
+    case SOCK_RAW:
+    case SOCK_PACKET:
+      *error = -EPERM;  // what a process without CAP_NET_RAW gets
+      return nullptr;
+    default:
+      *error = -ESOCKTNOSUPPORT;  // no IPv4 protocol registered for the type
+      return nullptr;
+  }
 }
 
 void Stack::RunUntilIdle() {

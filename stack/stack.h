@@ -20,6 +20,8 @@
 #include "stack/runtime/dispatcher.h"
 #include "stack/runtime/stats.h"
 #include "stack/runtime/timer_wheel.h"
+#include "stack/socket/socket.h"
+#include "stack/transport/udp/udp_protocol.h"
 
 namespace netshim {
 
@@ -35,9 +37,8 @@ struct StackOptions {
 };
 
 // Builds the link once the pool exists (the link reads frames into pool buffers).
-using LinkFactory =
-    std::function<absl::StatusOr<std::unique_ptr<LinkEndpoint>>(BufferPool* pool,
-                                                                LinkStats* stats)>;
+using LinkFactory = std::function<absl::StatusOr<std::unique_ptr<LinkEndpoint>>(BufferPool* pool,
+                                                                                LinkStats* stats)>;
 
 class Stack final : public DispatchTarget {
  public:
@@ -59,6 +60,13 @@ class Stack final : public DispatchTarget {
   // Tests: processes every waiting frame and everything due now.
   void RunUntilIdle();
 
+  // socket(AF_INET, type, protocol): a new socket, or null with *error set as Linux's
+  // inet_create sets it: -EINVAL for a type or protocol out of range (SOCK_NONBLOCK and
+  // SOCK_CLOEXEC in `type` are ignored: they belong to the file descriptor),
+  // -ESOCKTNOSUPPORT for a type IPv4 has no protocol for, -EPROTONOSUPPORT for a protocol
+  // the type does not carry. Sockets must be closed before the stack is destroyed.
+  std::shared_ptr<Socket> CreateSocket(int type, int protocol, int* error);
+
   const StackStats& stats() const { return stats_; }
   const Clock& clock() const { return clock_; }
   BufferPool& pool() { return *pool_; }
@@ -67,6 +75,7 @@ class Stack final : public DispatchTarget {
   NeighborCache& neighbors() { return *neighbors_; }
   Ipv4Layer& ipv4() { return *ipv4_; }
   Icmp& icmp() { return *icmp_; }
+  UdpProtocol& udp() { return *udp_; }
   TimerWheel& timers() { return timers_; }
   LinkEndpoint& link() { return *link_; }
   // Null until Start().
@@ -85,6 +94,7 @@ class Stack final : public DispatchTarget {
   std::unique_ptr<Arp> arp_;
   std::unique_ptr<Ipv4Layer> ipv4_;
   std::unique_ptr<Icmp> icmp_;
+  std::unique_ptr<UdpProtocol> udp_;
   TimerWheel timers_;
   std::unique_ptr<Dispatcher> dispatcher_;
 };

@@ -7,23 +7,26 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <charconv>
 #include <cstdio>
 #include <cstring>
 #include <map>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "stack/link/link_builder.h"
 #include "stack/runtime/config.h"
 #include "stack/runtime/log.h"
 #include "stack/stack.h"
+#include "tools/host_services.h"
 
 namespace netshim {
 namespace {
 
 constexpr char kUsage[] =
     "usage: netshim-host --tap NAME --addr CIDR [--gw IP] [--mac MAC] [--mtu N]\n"
-    "                    [--pcap FILE] [--impair SPEC] [--log LEVEL]\n"
+    "                    [--pcap FILE] [--impair SPEC] [--log LEVEL] [--udp-echo PORT]...\n"
     "Runs the netshim stack as a host on TAP device NAME until SIGINT/SIGTERM, then prints\n"
     "its counters.\n"
     "  --tap NAME      TAP device to attach to (created if missing and CAP_NET_ADMIN)\n"
@@ -33,7 +36,8 @@ constexpr char kUsage[] =
     "  --mtu N         link MTU (default 1500)\n"
     "  --pcap FILE     record every frame in and out to FILE (pcap, readable by tshark)\n"
     "  --impair SPEC   fault injection, e.g. loss=2%,reorder=1%,dup=0.5%,delay=5ms,seed=7\n"
-    "  --log LEVEL     off|error|warn|info|debug|trace (default warn)\n";
+    "  --log LEVEL     off|error|warn|info|debug|trace (default warn)\n"
+    "  --udp-echo PORT serve RFC 862 echo over UDP on PORT (repeatable)\n";
 
 // Each flag and the environment variable whose syntax it shares.
 const std::map<std::string_view, const char*> kFlagToVariable = {
@@ -58,13 +62,28 @@ std::string InFlagTerms(std::string message) {
   return message;
 }
 
+uint16_t ParsePort(std::string_view flag, std::string_view text) {
+  unsigned value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size() || value == 0 || value > 65535) {
+    Fail(fmt::format("{} \"{}\" is invalid: expected a port from 1 to 65535", flag, text));
+  }
+  return static_cast<uint16_t>(value);
+}
+
 int Main(int argc, char** argv) {
   std::map<std::string, std::string> values;
+  std::vector<uint16_t> udp_echo_ports;
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
     if (arg == "--help" || arg == "-h") {
       std::fputs(kUsage, stdout);
       return 0;
+    }
+    if (arg == "--udp-echo") {
+      if (i + 1 >= argc) Fail(fmt::format("{} needs a value (see --help)", arg));
+      udp_echo_ports.push_back(ParsePort(arg, argv[++i]));
+      continue;
     }
     auto it = kFlagToVariable.find(arg);
     if (it == kFlagToVariable.end()) Fail(fmt::format("unknown argument \"{}\" (see --help)", arg));
@@ -102,12 +121,19 @@ int Main(int argc, char** argv) {
   });
   if (!stack.ok()) Fail(std::string(stack.status().message()));
   if (auto status = (*stack)->Start(); !status.ok()) Fail(std::string(status.message()));
+  std::vector<std::unique_ptr<UdpEchoService>> services;
+  for (uint16_t port : udp_echo_ports) {
+    auto service = UdpEchoService::Start(**stack, port);
+    if (!service.ok()) Fail(std::string(service.status().message()));
+    services.push_back(std::move(*service));
+  }
   std::fprintf(stderr, "netshim-host: %s (%s) on %s, mtu %u; Ctrl-C to stop\n",
                config->addr->ToString().c_str(), (*stack)->nic().mac().ToString().c_str(),
                config->tap->c_str(), config->mtu);
 
   int sig = 0;
   sigwait(&stop_signals, &sig);
+  services.clear();
   (*stack)->Stop();
   std::fprintf(stdout, "netshim-host: stopped by %s\n%s", strsignal(sig),
                (*stack)->stats().FormatTable().c_str());

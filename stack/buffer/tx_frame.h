@@ -13,7 +13,7 @@
 namespace netshim {
 
 struct TxFrame {
-  PacketBuffer head;                              // link + network + transport headers
+  PacketBuffer head;                             // link + network + transport headers
   absl::InlinedVector<PacketBuffer, 2> payload;  // zero or more slices after the head
 
   TxFrame() = default;

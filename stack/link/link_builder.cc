@@ -9,9 +9,8 @@
 
 namespace netshim {
 
-absl::StatusOr<std::unique_ptr<LinkEndpoint>> BuildLink(const LinkConfig& config,
-                                                        BufferPool* pool, LinkStats* stats,
-                                                        const Clock& clock) {
+absl::StatusOr<std::unique_ptr<LinkEndpoint>> BuildLink(const LinkConfig& config, BufferPool* pool,
+                                                        LinkStats* stats, const Clock& clock) {
   // Validate everything before touching a device.
   auto spec = ParseImpairSpec(config.impair);
   if (!spec.ok()) return spec.status();

@@ -24,8 +24,7 @@ struct LinkConfig {
   std::string impair;  // ImpairSpec syntax; empty = none
 };
 
-absl::StatusOr<std::unique_ptr<LinkEndpoint>> BuildLink(const LinkConfig& config,
-                                                        BufferPool* pool, LinkStats* stats,
-                                                        const Clock& clock);
+absl::StatusOr<std::unique_ptr<LinkEndpoint>> BuildLink(const LinkConfig& config, BufferPool* pool,
+                                                        LinkStats* stats, const Clock& clock);
 
 }  // namespace netshim

@@ -87,8 +87,8 @@ void Ipv4Layer::DeliverLocal(InboundDatagram dgram) {
     stats_.InUnknownProtos.Inc();
     // RFC 1122 3.2.2.1: a host SHOULD send protocol unreachable (not for broadcasts).
     if (icmp_ && nic_.IsOurAddress(dgram.ip.dst)) {
-      icmp_->SendError(IcmpType::kDestUnreachable,
-                       static_cast<uint8_t>(IcmpUnreachCode::kProtocol), 0, dgram);
+      icmp_->SendError(IcmpType::kDestUnreachable, static_cast<uint8_t>(IcmpUnreachCode::kProtocol),
+                       0, dgram);
     }
     return;
   }
@@ -154,8 +154,7 @@ int Ipv4Layer::Send(Ipv4Address src, Ipv4Address dst, uint8_t protocol, TxFrame 
 // RFC 791 3.2 "Fragmentation": every fragment but the last carries a multiple of 8 bytes.
 // Each fragment is a fresh header buffer plus slices of the original payload, so the
 // payload bytes are never copied.
-int Ipv4Layer::SendFragmented(const Ipv4Header& header, Ipv4Address next_hop,
-                              TxFrame segment) {
+int Ipv4Layer::SendFragmented(const Ipv4Header& header, Ipv4Address next_hop, TxFrame segment) {
   absl::InlinedVector<PacketBuffer, 4> pieces;
   if (!segment.head.empty()) pieces.push_back(std::move(segment.head));
   for (PacketBuffer& p : segment.payload) {

@@ -50,7 +50,8 @@ class Nic final : public FrameSink {
   bool IsOurAddress(Ipv4Address a) const { return a == address_.address; }
   // Limited broadcast or this subnet's directed broadcast (RFC 1122 3.3.6).
   bool IsBroadcast(Ipv4Address a) const {
-    return a.IsLimitedBroadcast() || (address_.prefix_len < 31 && a == address_.DirectedBroadcast());
+    return a.IsLimitedBroadcast() ||
+           (address_.prefix_len < 31 && a == address_.DirectedBroadcast());
   }
 
  private:

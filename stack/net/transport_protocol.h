@@ -8,9 +8,9 @@
 namespace netshim {
 
 struct InboundDatagram {
-  Ipv4Header ip;         // parsed; total_length covers the whole (reassembled) datagram
-  PacketBuffer header;   // the header bytes as received, options included
-  PacketBuffer payload;  // everything after the header, Ethernet padding trimmed
+  Ipv4Header ip;                // parsed; total_length covers the whole (reassembled) datagram
+  PacketBuffer header;          // the header bytes as received, options included
+  PacketBuffer payload;         // everything after the header, Ethernet padding trimmed
   bool link_broadcast = false;  // arrived in a link-layer broadcast frame
 };
 

@@ -4,8 +4,8 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 
 #include "fmt/format.h"
@@ -91,8 +91,8 @@ void Dispatcher::Loop() {
     if (deadline) {
       // Round up: waking a little late is fine, waking early spins.
       timeout_ms = static_cast<int>(std::clamp<int64_t>(
-          absl::ToInt64Milliseconds(absl::Ceil(*deadline - clock_.Now(), absl::Milliseconds(1))),
-          0, 60'000));
+          absl::ToInt64Milliseconds(absl::Ceil(*deadline - clock_.Now(), absl::Milliseconds(1))), 0,
+          60'000));
     }
     const int n = ::epoll_wait(epoll_fd_, events, 4, timeout_ms);
     planned_wake_nanos_.store(INT64_MIN);  // awake: nobody needs to wake us

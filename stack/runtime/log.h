@@ -32,8 +32,8 @@ absl::Status SetLogFile(const std::string& path);
 
 }  // namespace netshim
 
-#define NETSHIM_LOG(level, ...)                                                          \
-  do {                                                                                   \
-    if (::netshim::LogEnabled(::netshim::LogLevel::level))                               \
+#define NETSHIM_LOG(level, ...)                                                             \
+  do {                                                                                      \
+    if (::netshim::LogEnabled(::netshim::LogLevel::level))                                  \
       ::netshim::log_internal::Write(::netshim::LogLevel::level, fmt::format(__VA_ARGS__)); \
   } while (0)

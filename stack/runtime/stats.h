@@ -22,45 +22,58 @@ class Counter {
 
 #define NETSHIM_DECLARE_COUNTER(name) Counter name;
 #define NETSHIM_VISIT_COUNTER(name) f(std::string_view(#name), name.value());
-#define NETSHIM_COUNTER_GROUP(Type, LIST)                 \
-  struct Type {                                           \
-    LIST(NETSHIM_DECLARE_COUNTER)                         \
-    template <typename F>                                 \
-    void ForEach(F&& f) const {                           \
-      LIST(NETSHIM_VISIT_COUNTER)                         \
-    }                                                     \
+#define NETSHIM_COUNTER_GROUP(Type, LIST) \
+  struct Type {                           \
+    LIST(NETSHIM_DECLARE_COUNTER)         \
+    template <typename F>                 \
+    void ForEach(F&& f) const {           \
+      LIST(NETSHIM_VISIT_COUNTER)         \
+    }                                     \
   };
 
-#define NETSHIM_LINK_COUNTERS(X)                                                        \
-  X(RxFrames) X(RxBytes) X(RxErrors) X(RxNoBuffer) X(RxUnknownEtherType) X(RxNotForUs) \
-  X(TxFrames) X(TxBytes) X(TxErrors)
+#define NETSHIM_LINK_COUNTERS(X)                                                                  \
+  X(RxFrames)                                                                                     \
+  X(RxBytes) X(RxErrors) X(RxNoBuffer) X(RxUnknownEtherType) X(RxNotForUs) X(TxFrames) X(TxBytes) \
+      X(TxErrors)
 NETSHIM_COUNTER_GROUP(LinkStats, NETSHIM_LINK_COUNTERS)
 
-#define NETSHIM_ARP_COUNTERS(X)                                                             \
-  X(InRequests) X(InReplies) X(InErrors) X(InNotForUs) X(OutRequests) X(OutReplies)         \
-  X(OutGratuitous) X(ResolutionFailures) X(UnresolvedDiscards) X(AddressConflicts)
+#define NETSHIM_ARP_COUNTERS(X)                                                        \
+  X(InRequests)                                                                        \
+  X(InReplies) X(InErrors) X(InNotForUs) X(OutRequests) X(OutReplies) X(OutGratuitous) \
+      X(ResolutionFailures) X(UnresolvedDiscards) X(AddressConflicts)
 NETSHIM_COUNTER_GROUP(ArpStats, NETSHIM_ARP_COUNTERS)
 
 // RFC 4293 / /proc/net/snmp "Ip:" names.
-#define NETSHIM_IP_COUNTERS(X)                                                              \
-  X(InReceives) X(InHdrErrors) X(InCsumErrors) X(InAddrErrors) X(InUnknownProtos)          \
-  X(InTruncatedPkts) X(InDiscards) X(InDelivers) X(OutRequests) X(OutDiscards)             \
-  X(OutNoRoutes) X(ReasmTimeout) X(ReasmReqds) X(ReasmOKs) X(ReasmFails) X(ReasmOverlaps)  \
-  X(ReasmMemoryDrops) X(FragOKs) X(FragFails) X(FragCreates)
+#define NETSHIM_IP_COUNTERS(X)                                                                    \
+  X(InReceives)                                                                                   \
+  X(InHdrErrors) X(InCsumErrors) X(InAddrErrors) X(InUnknownProtos) X(InTruncatedPkts)            \
+      X(InDiscards) X(InDelivers) X(OutRequests) X(OutDiscards) X(OutNoRoutes) X(ReasmTimeout)    \
+          X(ReasmReqds) X(ReasmOKs) X(ReasmFails) X(ReasmOverlaps) X(ReasmMemoryDrops) X(FragOKs) \
+              X(FragFails) X(FragCreates)
 NETSHIM_COUNTER_GROUP(IpStats, NETSHIM_IP_COUNTERS)
 
 // /proc/net/snmp "Icmp:" names.
-#define NETSHIM_ICMP_COUNTERS(X)                                                            \
-  X(InMsgs) X(InErrors) X(InCsumErrors) X(InDestUnreachs) X(InTimeExcds) X(InParmProbs)    \
-  X(InEchos) X(InEchoReps) X(OutMsgs) X(OutErrors) X(OutRateLimited) X(OutDestUnreachs)    \
-  X(OutEchos) X(OutEchoReps)
+#define NETSHIM_ICMP_COUNTERS(X)                                                             \
+  X(InMsgs)                                                                                  \
+  X(InErrors) X(InCsumErrors) X(InDestUnreachs) X(InTimeExcds) X(InParmProbs) X(InEchos)     \
+      X(InEchoReps) X(OutMsgs) X(OutErrors) X(OutRateLimited) X(OutDestUnreachs) X(OutEchos) \
+          X(OutEchoReps)
 NETSHIM_COUNTER_GROUP(IcmpStats, NETSHIM_ICMP_COUNTERS)
+
+// /proc/net/snmp "Udp:" names. As in Linux, InDatagrams counts datagrams read by the
+// application (udp_recvmsg), not those queued.
+#define NETSHIM_UDP_COUNTERS(X)                                                          \
+  X(InDatagrams)                                                                         \
+  X(NoPorts) X(InErrors) X(OutDatagrams) X(RcvbufErrors) X(SndbufErrors) X(InCsumErrors) \
+      X(IgnoredMulti)
+NETSHIM_COUNTER_GROUP(UdpStats, NETSHIM_UDP_COUNTERS)
 
 struct StackStats {
   LinkStats link;
   ArpStats arp;
   IpStats ip;
   IcmpStats icmp;
+  UdpStats udp;
 
   // Calls f(group, name, value) for every counter, in a stable order.
   template <typename F>
@@ -69,6 +82,7 @@ struct StackStats {
     arp.ForEach([&](std::string_view n, uint64_t v) { f("Arp", n, v); });
     ip.ForEach([&](std::string_view n, uint64_t v) { f("Ip", n, v); });
     icmp.ForEach([&](std::string_view n, uint64_t v) { f("Icmp", n, v); });
+    udp.ForEach([&](std::string_view n, uint64_t v) { f("Udp", n, v); });
   }
   // "Group Name Value" lines, aligned; zero counters are left out unless `all`.
   std::string FormatTable(bool all = false) const;

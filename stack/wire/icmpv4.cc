@@ -32,8 +32,7 @@ void IcmpHeader::Write(std::span<uint8_t> out, std::span<const uint8_t> body) co
   WriteWithBodySum(out, ChecksumAdd(body));
 }
 
-std::optional<IcmpError> IcmpError::Parse(const IcmpHeader& header,
-                                          std::span<const uint8_t> body) {
+std::optional<IcmpError> IcmpError::Parse(const IcmpHeader& header, std::span<const uint8_t> body) {
   const auto type = static_cast<IcmpType>(header.type);
   if (type != IcmpType::kDestUnreachable && type != IcmpType::kTimeExceeded &&
       type != IcmpType::kParameterProblem) {

@@ -51,14 +51,13 @@ struct IcmpHeader {
 struct IcmpError {
   IcmpType type = IcmpType::kDestUnreachable;
   uint8_t code = 0;
-  uint16_t next_hop_mtu = 0;   // fragmentation needed (RFC 1191)
-  Ipv4Header original;          // the offending datagram's header
+  uint16_t next_hop_mtu = 0;                  // fragmentation needed (RFC 1191)
+  Ipv4Header original;                        // the offending datagram's header
   std::span<const uint8_t> original_payload;  // at least its first 8 bytes (ports)
 
   // For types 3, 11, 12: checks the quoted header parses (its checksum is not checked, as
   // routers may rewrite it) and at least 8 payload bytes are quoted.
-  static std::optional<IcmpError> Parse(const IcmpHeader& header,
-                                        std::span<const uint8_t> body);
+  static std::optional<IcmpError> Parse(const IcmpHeader& header, std::span<const uint8_t> body);
 };
 
 }  // namespace netshim

@@ -9,12 +9,18 @@ namespace netshim {
 
 std::string_view Ipv4ParseErrorName(Ipv4ParseError e) {
   switch (e) {
-    case Ipv4ParseError::kOk: return "ok";
-    case Ipv4ParseError::kTruncated: return "truncated";
-    case Ipv4ParseError::kBadVersion: return "bad version";
-    case Ipv4ParseError::kBadHeaderLength: return "bad header length";
-    case Ipv4ParseError::kBadTotalLength: return "bad total length";
-    case Ipv4ParseError::kBadChecksum: return "bad checksum";
+    case Ipv4ParseError::kOk:
+      return "ok";
+    case Ipv4ParseError::kTruncated:
+      return "truncated";
+    case Ipv4ParseError::kBadVersion:
+      return "bad version";
+    case Ipv4ParseError::kBadHeaderLength:
+      return "bad header length";
+    case Ipv4ParseError::kBadTotalLength:
+      return "bad total length";
+    case Ipv4ParseError::kBadChecksum:
+      return "bad checksum";
   }
   return "?";
 }

@@ -29,4 +29,7 @@ expect_error '--gw' --tap t0 --addr 198.18.0.2/24 --gw 10.0.0.1
 expect_error '--log' --tap t0 --addr 198.18.0.2/24 --log loud
 expect_error 'loss' --tap t0 --addr 198.18.0.2/24 --impair loss=2
 expect_error "given twice" --tap t0 --tap t1
+expect_error "--udp-echo \"0\" is invalid" --tap t0 --addr 198.18.0.2/24 --udp-echo 0
+expect_error "--udp-echo \"70000\" is invalid" --tap t0 --addr 198.18.0.2/24 --udp-echo 70000
+expect_error "--udp-echo needs a value" --tap t0 --udp-echo
 echo PASS

@@ -7,8 +7,8 @@ namespace {
 using ArpPacketTest = StackTest;
 
 TEST_F(ArpPacketTest, AnswersRequestForOurAddress) {
-  Inject(ArpFrame(ArpOp::kRequest, MacAddress::Broadcast(), kPeerMac, kPeerIp,
-                  MacAddress::Zero(), kStackIp));
+  Inject(ArpFrame(ArpOp::kRequest, MacAddress::Broadcast(), kPeerMac, kPeerIp, MacAddress::Zero(),
+                  kStackIp));
   Run();
   auto sent = TakeSent();
   ASSERT_EQ(sent.size(), 1u);
@@ -28,8 +28,8 @@ TEST_F(ArpPacketTest, AnswersRequestForOurAddress) {
 }
 
 TEST_F(ArpPacketTest, IgnoresRequestForAnotherHost) {
-  Inject(ArpFrame(ArpOp::kRequest, MacAddress::Broadcast(), kPeerMac, kPeerIp,
-                  MacAddress::Zero(), *Ipv4Address::Parse("198.18.0.77")));
+  Inject(ArpFrame(ArpOp::kRequest, MacAddress::Broadcast(), kPeerMac, kPeerIp, MacAddress::Zero(),
+                  *Ipv4Address::Parse("198.18.0.77")));
   Run();
   EXPECT_TRUE(TakeSent().empty());
   EXPECT_EQ(stats().arp.InNotForUs.value(), 1u);
@@ -62,8 +62,8 @@ TEST_F(ArpPacketTest, AnnounceSendsGratuitousArp) {
 }
 
 TEST_F(ArpPacketTest, ConflictingClaimOnOurAddressIsCounted) {
-  Inject(ArpFrame(ArpOp::kRequest, MacAddress::Broadcast(), kPeerMac, kStackIp,
-                  MacAddress::Zero(), kStackIp));
+  Inject(ArpFrame(ArpOp::kRequest, MacAddress::Broadcast(), kPeerMac, kStackIp, MacAddress::Zero(),
+                  kStackIp));
   Run();
   EXPECT_EQ(stats().arp.AddressConflicts.value(), 1u);
   EXPECT_TRUE(TakeSent().empty());

@@ -81,7 +81,7 @@ TEST_F(Ipv4IcmpTest, FragmentedEchoIsReassembledAndAnsweredInFragments) {
   auto frags = Fragments(spec, message, 1480);
   ASSERT_EQ(frags.size(), 3u);
   std::reverse(frags.begin(), frags.end());  // out of order
-  InjectIp(frags[1]);                         // and a duplicate
+  InjectIp(frags[1]);                        // and a duplicate
   for (const Bytes& f : frags) InjectIp(f);
   Run();
   auto sent = TakeSent();

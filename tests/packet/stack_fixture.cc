@@ -43,9 +43,8 @@ Bytes Ipv4Packet(const Ipv4Spec& spec, const Bytes& payload) {
 Bytes EchoRequest(uint16_t id, uint16_t seq, const Bytes& data) {
   Bytes m(kIcmpHeaderSize);
   m.insert(m.end(), data.begin(), data.end());
-  IcmpHeader{static_cast<uint8_t>(IcmpType::kEchoRequest), 0, 0,
-             uint32_t{id} << 16 | seq}
-      .Write(m, {m.data() + kIcmpHeaderSize, data.size()});
+  IcmpHeader{static_cast<uint8_t>(IcmpType::kEchoRequest), 0, 0, uint32_t{id} << 16 | seq}.Write(
+      m, {m.data() + kIcmpHeaderSize, data.size()});
   return m;
 }
 
@@ -108,8 +107,8 @@ std::vector<Sent> StackTest::TakeSent() {
 }
 
 void StackTest::LearnPeer() {
-  Inject(ArpFrame(ArpOp::kRequest, MacAddress::Broadcast(), kPeerMac, kPeerIp,
-                  MacAddress::Zero(), kStackIp));
+  Inject(ArpFrame(ArpOp::kRequest, MacAddress::Broadcast(), kPeerMac, kPeerIp, MacAddress::Zero(),
+                  kStackIp));
   Run();
   auto sent = TakeSent();
   ASSERT_EQ(sent.size(), 1u);

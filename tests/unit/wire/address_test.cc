@@ -30,8 +30,8 @@ TEST(Ipv4AddressTest, ParsesDottedQuad) {
 }
 
 TEST(Ipv4AddressTest, RejectsMalformed) {
-  for (const char* bad : {"", "1.2.3", "1.2.3.4.5", "256.1.1.1", "1.2.3.-4", "1.2.3.4 ",
-                          "+1.2.3.4", "1..3.4", "1.2.3.0004", "a.b.c.d", "4294967296.1.1.1"}) {
+  for (const char* bad : {"", "1.2.3", "1.2.3.4.5", "256.1.1.1", "1.2.3.-4", "1.2.3.4 ", "+1.2.3.4",
+                          "1..3.4", "1.2.3.0004", "a.b.c.d", "4294967296.1.1.1"}) {
     EXPECT_FALSE(Ipv4Address::Parse(bad)) << bad;
   }
 }
@@ -46,7 +46,8 @@ TEST(Ipv4CidrTest, ParsesPrefixAndComputesNetwork) {
   EXPECT_FALSE(c->Contains(*Ipv4Address::Parse("198.18.1.1")));
   EXPECT_EQ(Ipv4Cidr::Parse("10.0.0.1")->prefix_len, 32);
   EXPECT_EQ(Ipv4Cidr::Parse("0.0.0.0/0")->Mask(), 0u);
-  for (const char* bad : {"1.2.3.4/33", "1.2.3.4/", "1.2.3.4/-1", "1.2.3.4/024", "/24", "1.2.3.4/2x"}) {
+  for (const char* bad :
+       {"1.2.3.4/33", "1.2.3.4/", "1.2.3.4/-1", "1.2.3.4/024", "/24", "1.2.3.4/2x"}) {
     EXPECT_FALSE(Ipv4Cidr::Parse(bad)) << bad;
   }
 }

@@ -42,8 +42,7 @@ TEST(ChecksumTest, PiecewiseSumEqualsWhole) {
   std::vector<uint8_t> data(100);
   for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<uint8_t>(i * 7);
   const uint64_t partial = ChecksumAdd({data.data(), 40});
-  EXPECT_EQ(ChecksumFinish(ChecksumAdd({data.data() + 40, 60}, partial)),
-            InternetChecksum(data));
+  EXPECT_EQ(ChecksumFinish(ChecksumAdd({data.data() + 40, 60}, partial)), InternetChecksum(data));
 }
 
 TEST(ChecksumTest, IncrementalUpdateMatchesRecompute) {
