@@ -25,10 +25,9 @@ bool PortTable::Conflicts(const Entry& a, const Entry& b) const {
 }
 
 bool PortTable::ConflictsOnPort(const Entry& a, uint16_t port) const {
-  auto it = by_port_.find(port);
-  if (it == by_port_.end()) return false;
-  return std::any_of(it->second.begin(), it->second.end(),
-                     [&](const Entry& b) { return Conflicts(a, b); });
+  const auto* entries = index_.OnPort(port);
+  return entries != nullptr && std::any_of(entries->begin(), entries->end(),
+                                           [&](const Entry& b) { return Conflicts(a, b); });
 }
 
 uint16_t PortTable::ScanEphemeral(const std::function<bool(uint16_t)>& usable) {
@@ -43,21 +42,9 @@ uint16_t PortTable::ScanEphemeral(const std::function<bool(uint16_t)>& usable) {
   return 0;
 }
 
-PortTable::Entry* PortTable::Find(Id id) {
-  auto p = port_of_.find(id);
-  if (p == port_of_.end()) return nullptr;
-  auto it = by_port_.find(p->second);
-  if (it == by_port_.end()) return nullptr;
-  for (Entry& e : it->second) {
-    if (e.id == id) return &e;
-  }
-  return nullptr;
-}
-
 PortTable::Id PortTable::Insert(uint16_t port, Entry e) {
   e.id = next_id_++;
-  by_port_[port].push_back(e);
-  port_of_[e.id] = port;
+  index_.Add(port, e);
   return e.id;
 }
 
@@ -69,7 +56,7 @@ int PortTable::Bind(const PortRequest& request, Id* id) {
   e.reuse_port = request.reuse_port;
   uint16_t port = request.port;
   if (port == 0) {
-    port = ScanEphemeral([this](uint16_t p) { return !by_port_.contains(p); });
+    port = ScanEphemeral([this](uint16_t p) { return !index_.InUse(p); });
     if (port == 0) return -EADDRINUSE;
   } else if (ConflictsOnPort(e, port)) {
     return -EADDRINUSE;
@@ -82,11 +69,11 @@ int PortTable::BindForConnect(Ipv4Address address,
                               const std::function<bool(uint16_t)>& tuple_is_free, Id* id) {
   absl::MutexLock lock(&mu_);
   const uint16_t port = ScanEphemeral([&](uint16_t p) {
-    auto it = by_port_.find(p);
-    if (it == by_port_.end()) return true;
+    const auto* entries = index_.OnPort(p);
+    if (entries == nullptr) return true;
     // Ports taken by bind() are left alone; ports of other connections may be shared when
     // the 4-tuple differs (Linux: bind buckets with fastreuse == -1).
-    const bool all_connect = std::all_of(it->second.begin(), it->second.end(),
+    const bool all_connect = std::all_of(entries->begin(), entries->end(),
                                          [](const Entry& e) { return e.from_connect; });
     return all_connect && tuple_is_free(p);
   });
@@ -100,30 +87,23 @@ int PortTable::BindForConnect(Ipv4Address address,
 
 PortTable::Id PortTable::Inherit(Id parent, Ipv4Address local) {
   absl::MutexLock lock(&mu_);
-  const Entry* p = Find(parent);
+  const Entry* p = index_.Find(parent);
   if (p == nullptr) return kNoId;
   Entry e = *p;
   e.address = local;
   e.listening = false;
   e.from_connect = false;
-  return Insert(port_of_[parent], e);
+  return Insert(*index_.PortOf(parent), e);
 }
 
 void PortTable::Release(Id id) {
   absl::MutexLock lock(&mu_);
-  auto p = port_of_.find(id);
-  if (p == port_of_.end()) return;
-  auto it = by_port_.find(p->second);
-  port_of_.erase(p);
-  if (it == by_port_.end()) return;
-  Entries& v = it->second;
-  v.erase(std::remove_if(v.begin(), v.end(), [id](const Entry& e) { return e.id == id; }), v.end());
-  if (v.empty()) by_port_.erase(it);
+  index_.Remove(id);
 }
 
 void PortTable::SetReuse(Id id, bool reuse_addr, bool reuse_port) {
   absl::MutexLock lock(&mu_);
-  if (Entry* e = Find(id)) {
+  if (Entry* e = index_.Find(id)) {
     e->reuse_addr = reuse_addr;
     e->reuse_port = reuse_port;
   }
@@ -131,19 +111,19 @@ void PortTable::SetReuse(Id id, bool reuse_addr, bool reuse_port) {
 
 void PortTable::SetAddress(Id id, Ipv4Address address) {
   absl::MutexLock lock(&mu_);
-  if (Entry* e = Find(id)) e->address = address;
+  if (Entry* e = index_.Find(id)) e->address = address;
 }
 
 int PortTable::SetListening(Id id, bool listening) {
   absl::MutexLock lock(&mu_);
-  Entry* e = Find(id);
+  Entry* e = index_.Find(id);
   if (e == nullptr) return -EINVAL;
   if (listening) {
     Entry probe = *e;
     probe.listening = true;
     // As a bind by a listener: SO_REUSEADDR sharing holds only while the others are not
     // listening themselves, so of two such sockets the second to listen gets EADDRINUSE.
-    if (ConflictsOnPort(probe, port_of_[id])) return -EADDRINUSE;
+    if (ConflictsOnPort(probe, *index_.PortOf(id))) return -EADDRINUSE;
   }
   e->listening = listening;
   return 0;
@@ -151,13 +131,13 @@ int PortTable::SetListening(Id id, bool listening) {
 
 size_t PortTable::size() const {
   absl::MutexLock lock(&mu_);
-  return port_of_.size();
+  return index_.size();
 }
 
 size_t PortTable::CountOnPort(uint16_t port) const {
   absl::MutexLock lock(&mu_);
-  auto it = by_port_.find(port);
-  return it == by_port_.end() ? 0 : it->second.size();
+  const auto* entries = index_.OnPort(port);
+  return entries == nullptr ? 0 : entries->size();
 }
 
 }  // namespace netshim

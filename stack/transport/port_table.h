@@ -22,6 +22,7 @@
 #include "absl/container/inlined_vector.h"
 #include "absl/random/random.h"
 #include "absl/synchronization/mutex.h"
+#include "stack/transport/port_index.h"
 #include "stack/wire/address.h"
 
 namespace netshim {
@@ -101,7 +102,6 @@ class PortTable {
     bool listening = false;
     bool from_connect = false;
   };
-  using Entries = absl::InlinedVector<Entry, 1>;
 
   // Would `a` (new, or re-checked) conflict with the existing `b` on the same port?
   bool Conflicts(const Entry& a, const Entry& b) const;
@@ -110,15 +110,13 @@ class PortTable {
   // accepts, or 0.
   uint16_t ScanEphemeral(const std::function<bool(uint16_t)>& usable)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  Entry* Find(Id id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Id Insert(uint16_t port, Entry e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const Protocol protocol_;
   const Range range_;
 
   mutable absl::Mutex mu_;
-  absl::flat_hash_map<uint16_t, Entries> by_port_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<Id, uint16_t> port_of_ ABSL_GUARDED_BY(mu_);
+  PortIndex<Entry, 1> index_ ABSL_GUARDED_BY(mu_);
   Id next_id_ ABSL_GUARDED_BY(mu_) = 1;
   absl::BitGen rng_ ABSL_GUARDED_BY(mu_);
 };

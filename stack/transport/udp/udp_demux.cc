@@ -9,31 +9,18 @@ namespace netshim {
 
 void UdpDemux::Insert(Id id, const UdpEndpointKey& key) {
   Remove(id);
-  by_port_[key.local_port].push_back(Entry{id, key});
-  port_of_[id] = key.local_port;
+  index_.Add(key.local_port, Entry{id, key});
 }
 
 void UdpDemux::Update(Id id, const UdpEndpointKey& key) {
-  auto p = port_of_.find(id);
-  if (p != port_of_.end() && p->second == key.local_port) {
-    for (Entry& e : by_port_[key.local_port]) {
-      if (e.id == id) e.key = key;
-    }
+  if (Entry* e = index_.Find(id); e != nullptr && e->key.local_port == key.local_port) {
+    e->key = key;
     return;
   }
   Insert(id, key);
 }
 
-void UdpDemux::Remove(Id id) {
-  auto p = port_of_.find(id);
-  if (p == port_of_.end()) return;
-  auto it = by_port_.find(p->second);
-  port_of_.erase(p);
-  if (it == by_port_.end()) return;
-  Entries& v = it->second;
-  v.erase(std::remove_if(v.begin(), v.end(), [id](const Entry& e) { return e.id == id; }), v.end());
-  if (v.empty()) by_port_.erase(it);
-}
+void UdpDemux::Remove(Id id) { index_.Remove(id); }
 
 int UdpDemux::Score(const UdpEndpointKey& k, Ipv4Address src, uint16_t sport, Ipv4Address dst) {
   int score = 2;  // PF_INET
@@ -54,12 +41,12 @@ int UdpDemux::Score(const UdpEndpointKey& k, Ipv4Address src, uint16_t sport, Ip
 
 UdpDemux::Id UdpDemux::Lookup(Ipv4Address src, uint16_t sport, Ipv4Address dst,
                               uint16_t dport) const {
-  auto it = by_port_.find(dport);
-  if (it == by_port_.end()) return kNone;
+  const auto* entries = index_.OnPort(dport);
+  if (entries == nullptr) return kNone;
   int best = -1;
   IdList group;  // unconnected SO_REUSEPORT sockets with the best score, oldest first
   const Entry* winner = nullptr;
-  for (const Entry& e : it->second) {
+  for (const Entry& e : *entries) {
     const int s = Score(e.key, src, sport, dst);
     if (s < 0 || s < best) continue;
     if (s > best) {
@@ -79,9 +66,9 @@ UdpDemux::Id UdpDemux::Lookup(Ipv4Address src, uint16_t sport, Ipv4Address dst,
 UdpDemux::IdList UdpDemux::LookupAll(Ipv4Address src, uint16_t sport, Ipv4Address dst,
                                      uint16_t dport) const {
   IdList out;
-  auto it = by_port_.find(dport);
-  if (it == by_port_.end()) return out;
-  for (const Entry& e : it->second) {
+  const auto* entries = index_.OnPort(dport);
+  if (entries == nullptr) return out;
+  for (const Entry& e : *entries) {
     if (Score(e.key, src, sport, dst) >= 0) out.push_back(e.id);
   }
   return out;

@@ -9,6 +9,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/inlined_vector.h"
+#include "stack/transport/port_index.h"
 #include "stack/wire/address.h"
 
 namespace netshim {
@@ -48,20 +49,18 @@ class UdpDemux {
   // the sender. In binding order.
   IdList LookupAll(Ipv4Address src, uint16_t sport, Ipv4Address dst, uint16_t dport) const;
 
-  size_t size() const { return port_of_.size(); }
+  size_t size() const { return index_.size(); }
 
  private:
   struct Entry {
     Id id;
     UdpEndpointKey key;
   };
-  using Entries = absl::InlinedVector<Entry, 2>;
 
   // -1 when the entry cannot take the datagram.
   static int Score(const UdpEndpointKey& k, Ipv4Address src, uint16_t sport, Ipv4Address dst);
 
-  absl::flat_hash_map<uint16_t, Entries> by_port_;  // oldest first
-  absl::flat_hash_map<Id, uint16_t> port_of_;
+  PortIndex<Entry, 2> index_;  // oldest first on each port
 };
 
 }  // namespace netshim
