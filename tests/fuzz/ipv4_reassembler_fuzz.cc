@@ -19,16 +19,10 @@
 #include "stack/buffer/packet_buffer.h"
 #include "stack/net/ipv4_reassembler.h"
 #include "stack/runtime/stats.h"
+#include "tests/fuzz/fuzz_check.h"
 
 namespace netshim {
 namespace {
-
-#define FUZZ_CHECK(cond) \
-  do {                   \
-    if (!(cond)) {       \
-      __builtin_trap();  \
-    }                    \
-  } while (0)
 
 uint8_t PatternByte(const FragmentKey& key, size_t pos) {
   const uint32_t k = key.id * 37u + key.protocol * 11u + (key.src.value & 0xff);

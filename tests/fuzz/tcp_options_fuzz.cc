@@ -12,16 +12,10 @@
 #include <vector>
 
 #include "stack/wire/tcp.h"
+#include "tests/fuzz/fuzz_check.h"
 
 namespace netshim {
 namespace {
-
-#define FUZZ_CHECK(cond) \
-  do {                   \
-    if (!(cond)) {       \
-      __builtin_trap();  \
-    }                    \
-  } while (0)
 
 void CheckOptionsRoundTrip(std::span<const uint8_t> bytes, bool syn) {
   const TcpOptions parsed = TcpOptions::Parse(bytes, syn);

@@ -17,16 +17,10 @@
 
 #include "stack/buffer/packet_buffer.h"
 #include "stack/transport/tcp/reassembly_queue.h"
+#include "tests/fuzz/fuzz_check.h"
 
 namespace netshim {
 namespace {
-
-#define FUZZ_CHECK(cond) \
-  do {                   \
-    if (!(cond)) {       \
-      __builtin_trap();  \
-    }                    \
-  } while (0)
 
 uint8_t SeqByte(uint32_t seq) { return static_cast<uint8_t>(seq * 131 + (seq >> 9)); }
 

@@ -15,13 +15,10 @@ class DispatcherTest : public ::testing::Test {
     StackOptions o;
     o.address = Ipv4Cidr{kStackIp, 24};
     o.mac = kStackMac;
-    auto s = Stack::Create(o, [this](BufferPool*, LinkStats*) {
-      auto l = std::make_unique<ChannelLink>(1500);
-      link_ = l.get();
-      return absl::StatusOr<std::unique_ptr<LinkEndpoint>>(std::move(l));
-    });
-    ASSERT_TRUE(s.ok()) << s.status();
-    stack_ = std::move(*s);
+    auto link = std::make_unique<ChannelLink>(1500);
+    link_ = link.get();
+    stack_ = StackOnLink(o, std::move(link));
+    ASSERT_TRUE(stack_);
     ASSERT_TRUE(stack_->Start().ok());
   }
 

@@ -218,19 +218,7 @@ TEST_F(Ipv4IcmpTest, SendErrorsReportErrno) {
   huge.payload.push_back(PacketBuffer::CopyOf(Data(65520)));
   EXPECT_EQ(stack_->ipv4().Send(Ipv4Address::Any(), kPeerIp, 253, std::move(huge)), EMSGSIZE);
 
-  stack_.reset();
-  // Build() fills in a gateway when none is given, so make a stack by hand without one.
-  StackOptions o;
-  o.address = Ipv4Cidr{kStackIp, 24};
-  o.mac = kStackMac;
-  o.clock = &clock_;
-  auto s = Stack::Create(o, [this](BufferPool*, LinkStats*) {
-    auto l = std::make_unique<ChannelLink>(1500);
-    link_ = l.get();
-    return absl::StatusOr<std::unique_ptr<LinkEndpoint>>(std::move(l));
-  });
-  ASSERT_TRUE(s.ok());
-  stack_ = std::move(*s);
+  Build(StackOptions{}, /*default_gateway=*/false);
   TxFrame f(stack_->pool().Allocate(Nic::kHeadroom));
   f.head.Append(8);
   EXPECT_EQ(stack_->ipv4().Send(Ipv4Address::Any(), kRemoteIp, 253, std::move(f)), ENETUNREACH);

@@ -85,19 +85,24 @@ Sent Dissect(const Bytes& frame) {
   return s;
 }
 
-void StackTest::Build(StackOptions options) {
+std::unique_ptr<Stack> StackOnLink(const StackOptions& options, std::unique_ptr<ChannelLink> link) {
+  auto s = Stack::Create(options, [&link](BufferPool*, LinkStats*) {
+    return absl::StatusOr<std::unique_ptr<LinkEndpoint>>(std::move(link));
+  });
+  EXPECT_TRUE(s.ok()) << s.status();
+  return s.ok() ? std::move(*s) : nullptr;
+}
+
+void StackTest::Build(StackOptions options, bool default_gateway) {
   stack_.reset();
   options.address = Ipv4Cidr{kStackIp, 24};
-  if (!options.gateway) options.gateway = kGatewayIp;
+  if (!options.gateway && default_gateway) options.gateway = kGatewayIp;
   options.mac = kStackMac;
   options.clock = &clock_;
-  auto s = Stack::Create(options, [this, mtu = options.mtu](BufferPool*, LinkStats*) {
-    auto l = std::make_unique<ChannelLink>(mtu);
-    link_ = l.get();
-    return absl::StatusOr<std::unique_ptr<LinkEndpoint>>(std::move(l));
-  });
-  ASSERT_TRUE(s.ok()) << s.status();
-  stack_ = std::move(*s);
+  auto link = std::make_unique<ChannelLink>(options.mtu);
+  link_ = link.get();
+  stack_ = StackOnLink(options, std::move(link));
+  ASSERT_TRUE(stack_);
 }
 
 std::vector<Sent> StackTest::TakeSent() {

@@ -60,11 +60,16 @@ struct Sent {
 };
 Sent Dissect(const Bytes& frame);
 
+// A stack on `link` (address, MAC and the rest from `options`); fails the test if it cannot
+// be made.
+std::unique_ptr<Stack> StackOnLink(const StackOptions& options, std::unique_ptr<ChannelLink> link);
+
 class StackTest : public ::testing::Test {
  protected:
   void SetUp() override { Build(StackOptions{}); }
-  // Rebuilds the stack with options (address, gateway, MAC and clock are filled in).
-  void Build(StackOptions options);
+  // Rebuilds the stack with options (address, MAC and clock are filled in, and the gateway
+  // unless told not to).
+  void Build(StackOptions options, bool default_gateway = true);
 
   void Inject(const Bytes& frame) { link_->Inject(frame); }
   // Runs everything the stack has to do now.

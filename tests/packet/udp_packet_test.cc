@@ -749,18 +749,7 @@ TEST_F(UdpTest, NoRouteIsEnetunreach) {
   sockets_.clear();
 
   // A stack with no gateway has no route off the subnet.
-  stack_.reset();
-  StackOptions o;
-  o.address = Ipv4Cidr{kStackIp, 24};
-  o.mac = kStackMac;
-  o.clock = &clock_;
-  auto made = Stack::Create(o, [this](BufferPool*, LinkStats*) {
-    auto l = std::make_unique<ChannelLink>(1500);
-    link_ = l.get();
-    return absl::StatusOr<std::unique_ptr<LinkEndpoint>>(std::move(l));
-  });
-  ASSERT_TRUE(made.ok());
-  stack_ = std::move(*made);
+  Build(StackOptions{}, /*default_gateway=*/false);
   auto t = NewSocket();
   EXPECT_EQ(t->Connect({kRemoteIp, 9}), -ENETUNREACH);
   EXPECT_EQ(SendTo(*t, Text("x"), SocketAddress{kRemoteIp, 9}), -ENETUNREACH);
@@ -1016,12 +1005,7 @@ class UdpTwoStacksTest : public ::testing::Test {
   static std::unique_ptr<Stack> Make(const char* address, std::unique_ptr<ChannelLink> link) {
     StackOptions o;
     o.address = Ipv4Cidr{*Ipv4Address::Parse(address), 24};
-    auto holder = std::make_shared<std::unique_ptr<ChannelLink>>(std::move(link));
-    auto s = Stack::Create(o, [holder](BufferPool*, LinkStats*) {
-      return absl::StatusOr<std::unique_ptr<LinkEndpoint>>(std::move(*holder));
-    });
-    EXPECT_TRUE(s.ok()) << s.status();
-    return s.ok() ? std::move(*s) : nullptr;
+    return StackOnLink(o, std::move(link));
   }
   std::shared_ptr<Socket> Open(Stack& stack) {
     int err;
