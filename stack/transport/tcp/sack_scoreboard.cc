@@ -143,18 +143,24 @@ bool SackScoreboard::IsLost(uint32_t seq, uint32_t smss) const {
   return LostGiven(count, bytes, smss);
 }
 
-uint32_t SackScoreboard::LostBytes(uint32_t smss) const {
-  uint64_t lost = 0;
+template <typename F>
+void SackScoreboard::ForEachHoleFromTop(uint32_t smss, F&& visit) const {
   size_t count = 0;
   uint64_t above = 0;
-  // Holes from the top: hole i lies just below range i, with ranges i.. above it.
+  // Hole i lies just below range i, with ranges i.. above it.
   for (size_t i = ranges_.size(); i-- > 0;) {
     ++count;
     above += Size(ranges_[i]);
     const uint32_t hole_start = i == 0 ? 0 : Offset(ranges_[i - 1].end);
-    const uint32_t hole_end = Offset(ranges_[i].start);
-    if (LostGiven(count, above, smss)) lost += hole_end - hole_start;
+    visit(hole_start, Offset(ranges_[i].start), LostGiven(count, above, smss));
   }
+}
+
+uint32_t SackScoreboard::LostBytes(uint32_t smss) const {
+  uint64_t lost = 0;
+  ForEachHoleFromTop(smss, [&](uint32_t start, uint32_t end, bool is_lost) {
+    if (is_lost) lost += end - start;
+  });
   return static_cast<uint32_t>(lost);
 }
 
@@ -169,14 +175,7 @@ uint32_t SackScoreboard::Pipe(uint32_t snd_max, uint32_t smss) const {
   // The tail above the highest SACKed byte has nothing SACKed above it: never lost.
   const uint32_t top = ranges_.empty() ? 0 : Offset(ranges_.back().end);
   add_hole(top, std::max(top, Offset(snd_max)), false);
-  size_t count = 0;
-  uint64_t above = 0;
-  for (size_t i = ranges_.size(); i-- > 0;) {
-    ++count;
-    above += Size(ranges_[i]);
-    const uint32_t hole_start = i == 0 ? 0 : Offset(ranges_[i - 1].end);
-    add_hole(hole_start, Offset(ranges_[i].start), LostGiven(count, above, smss));
-  }
+  ForEachHoleFromTop(smss, add_hole);
   return static_cast<uint32_t>(std::min<uint64_t>(pipe, UINT32_MAX));
 }
 

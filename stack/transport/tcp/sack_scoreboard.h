@@ -107,6 +107,10 @@ class SackScoreboard {
   bool BlockValid(const SackBlock& b, uint32_t snd_max) const;
   uint32_t Insert(SackBlock b);  // returns the bytes newly covered
   void AdvanceUna(uint32_t ack);
+  // Calls visit(start, end, lost) for each hole below a SACKed range, highest first, in
+  // offsets from snd_una; `lost` per RFC 6675 IsLost for the hole.
+  template <typename F>
+  void ForEachHoleFromTop(uint32_t smss, F&& visit) const;
 
   uint32_t snd_una_;
   size_t max_ranges_;
