@@ -7,6 +7,7 @@
 
 #include "stack/runtime/config.h"
 #include "stack/runtime/log.h"
+#include "stack/transport/tcp/tcp_socket.h"
 #include "stack/transport/udp/udp_socket.h"
 
 namespace netshim {
@@ -41,6 +42,9 @@ absl::StatusOr<std::unique_ptr<Stack>> Stack::Create(const StackOptions& options
   s->ipv4_->RegisterTransport(static_cast<uint8_t>(IpProtocol::kIcmp), s->icmp_.get());
   s->udp_ = std::make_unique<UdpProtocol>(*s->ipv4_, *s->icmp_, *s->pool_, s->stats_.udp);
   s->ipv4_->RegisterTransport(static_cast<uint8_t>(IpProtocol::kUdp), s->udp_.get());
+  s->tcp_ = std::make_unique<TcpProtocol>(*s->ipv4_, *s->pool_, clock, s->timers_, s->stats_.tcp,
+                                          options.tcp);
+  s->ipv4_->RegisterTransport(static_cast<uint8_t>(IpProtocol::kTcp), s->tcp_.get());
   s->nic_->SetReceivers(s->arp_.get(), s->ipv4_.get());
   s->link_->Attach(s->nic_.get());
 
@@ -76,12 +80,14 @@ absl::Status Stack::Start() {
   if (auto status = dispatcher_->Start(); !status.ok()) return status;
   Dispatcher* d = dispatcher_.get();
   link_->SetDeadlineChangedCallback([d] { d->Wake(); });
+  tcp_->SetWakeCallback([d](absl::Time t) { d->WakeIfBefore(t); });
   return absl::OkStatus();
 }
 
 void Stack::Stop() {
   if (!dispatcher_) return;
   link_->SetDeadlineChangedCallback(nullptr);
+  tcp_->SetWakeCallback(nullptr);
   dispatcher_->Stop();
 }
 
@@ -91,7 +97,9 @@ void Stack::RunTimers(absl::Time now) {
   link_->OnTimer(now);
   arp_->OnTimer(now);
   ipv4_->OnTimer(now);
+  tcp_->SyncTimers();  // sockets' requests onto the wheel first, so their timers run now
   timers_.Advance(now);
+  tcp_->SyncTimers();
 }
 
 std::optional<absl::Time> Stack::NextDeadline() {
@@ -102,6 +110,7 @@ std::optional<absl::Time> Stack::NextDeadline() {
   merge(link_->NextDeadline());
   merge(arp_->NextDeadline());
   merge(ipv4_->NextDeadline());
+  tcp_->SyncTimers();
   merge(timers_.NextDeadline());
   return next;
 }
@@ -125,7 +134,10 @@ std::shared_ptr<Socket> Stack::CreateSocket(int type, int protocol, int* error) 
       *error = protocol == IPPROTO_ICMP ? -EACCES : -EPROTONOSUPPORT;
       return nullptr;
     case SOCK_STREAM:
-      // TCP is not served yet.
+      if (protocol == 0 || protocol == IPPROTO_TCP) {
+        *error = 0;
+        return tcp_->CreateSocket();
+      }
       *error = -EPROTONOSUPPORT;
       return nullptr;
     case SOCK_RAW:

@@ -21,6 +21,8 @@
 #include "stack/runtime/stats.h"
 #include "stack/runtime/timer_wheel.h"
 #include "stack/socket/socket.h"
+#include "stack/transport/tcp/tcp_config.h"
+#include "stack/transport/tcp/tcp_protocol.h"
 #include "stack/transport/udp/udp_protocol.h"
 
 namespace netshim {
@@ -34,6 +36,7 @@ struct StackOptions {
   size_t max_buffers = 16384;    // packet buffers in the pool (the memory bound)
   Ipv4Reassembler::Limits reassembly;
   NeighborConfig neighbor;
+  TcpConfig tcp;
 };
 
 // Builds the link once the pool exists (the link reads frames into pool buffers).
@@ -76,6 +79,7 @@ class Stack final : public DispatchTarget {
   Ipv4Layer& ipv4() { return *ipv4_; }
   Icmp& icmp() { return *icmp_; }
   UdpProtocol& udp() { return *udp_; }
+  TcpProtocol& tcp() { return *tcp_; }
   TimerWheel& timers() { return timers_; }
   LinkEndpoint& link() { return *link_; }
   // Null until Start().
@@ -96,6 +100,8 @@ class Stack final : public DispatchTarget {
   std::unique_ptr<Icmp> icmp_;
   std::unique_ptr<UdpProtocol> udp_;
   TimerWheel timers_;
+  // After the wheel: TCP cancels its sockets' timers when it goes.
+  std::unique_ptr<TcpProtocol> tcp_;
   std::unique_ptr<Dispatcher> dispatcher_;
 };
 

@@ -68,12 +68,27 @@ NETSHIM_COUNTER_GROUP(IcmpStats, NETSHIM_ICMP_COUNTERS)
       X(IgnoredMulti)
 NETSHIM_COUNTER_GROUP(UdpStats, NETSHIM_UDP_COUNTERS)
 
+// /proc/net/snmp "Tcp:" names, then /proc/net/netstat "TcpExt:" names for what Linux counts
+// there (SYN cookies, listen overflows, aborts, recovery, delayed ACKs, ...).
+#define NETSHIM_TCP_COUNTERS(X)                                                                   \
+  X(ActiveOpens)                                                                                  \
+  X(PassiveOpens) X(AttemptFails) X(EstabResets) X(InSegs) X(OutSegs) X(RetransSegs) X(InErrs)    \
+      X(OutRsts) X(InCsumErrors) X(SyncookiesSent) X(SyncookiesRecv) X(SyncookiesFailed)          \
+          X(ListenOverflows) X(ListenDrops) X(TCPTimeouts) X(TCPFastRetrans) X(TCPSackRecovery)   \
+              X(TCPRenoRecovery) X(TCPLossProbes) X(DelayedACKs) X(TCPAbortOnData)                \
+                  X(TCPAbortOnClose) X(TCPAbortOnTimeout) X(TCPAbortOnLinger) X(TCPChallengeACK) \
+                      X(PAWSEstab) X(TCPOFOQueue) X(TCPOFODrop) X(TCPRcvQDrop) X(TW)              \
+                          X(TCPTimeWaitOverflow) X(TCPKeepAliveProbes) X(TCPWindowProbes)       \
+                              X(TCPDSACKRecv) X(TCPSACKReneging) X(OutOfWindowIcmps)
+NETSHIM_COUNTER_GROUP(TcpStats, NETSHIM_TCP_COUNTERS)
+
 struct StackStats {
   LinkStats link;
   ArpStats arp;
   IpStats ip;
   IcmpStats icmp;
   UdpStats udp;
+  TcpStats tcp;
 
   // Calls f(group, name, value) for every counter, in a stable order.
   template <typename F>
@@ -83,6 +98,7 @@ struct StackStats {
     ip.ForEach([&](std::string_view n, uint64_t v) { f("Ip", n, v); });
     icmp.ForEach([&](std::string_view n, uint64_t v) { f("Icmp", n, v); });
     udp.ForEach([&](std::string_view n, uint64_t v) { f("Udp", n, v); });
+    tcp.ForEach([&](std::string_view n, uint64_t v) { f("Tcp", n, v); });
   }
   // "Group Name Value" lines, aligned; zero counters are left out unless `all`.
   std::string FormatTable(bool all = false) const;

@@ -44,6 +44,13 @@ uint64_t ChecksumAdd(std::span<const uint8_t> bytes, uint64_t sum) {
   return sum;
 }
 
+uint64_t ChecksumAddAt(std::span<const uint8_t> bytes, size_t position, uint64_t sum) {
+  if (position % 2 == 0) return ChecksumAdd(bytes, sum);
+  uint64_t piece = ChecksumAdd(bytes);
+  while (piece >> 16) piece = (piece & 0xffff) + (piece >> 16);
+  return sum + (((piece & 0xff) << 8) | (piece >> 8));
+}
+
 uint16_t ChecksumFinish(uint64_t sum) {
   while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
   const uint16_t native = static_cast<uint16_t>(~sum & 0xffff);

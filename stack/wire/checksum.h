@@ -15,6 +15,11 @@ namespace netshim {
 // even length (an odd piece would shift the next one's byte lanes).
 uint64_t ChecksumAdd(std::span<const uint8_t> bytes, uint64_t sum = 0);
 
+// Adds a piece that starts `position` bytes into the checksummed data, so pieces of any
+// length can be summed one by one: a piece at an odd position has its byte lanes swapped
+// (RFC 1071 2.B), which is the same as swapping its folded sum.
+uint64_t ChecksumAddAt(std::span<const uint8_t> bytes, size_t position, uint64_t sum);
+
 // Folds a running sum to 16 bits and complements it: the value to store in a header.
 uint16_t ChecksumFinish(uint64_t sum);
 

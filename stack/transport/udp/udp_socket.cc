@@ -8,6 +8,7 @@
 #include <limits>
 
 #include "stack/net/nic.h"
+#include "stack/socket/iov.h"
 #include "stack/transport/udp/udp_protocol.h"
 #include "stack/wire/checksum.h"
 #include "stack/wire/udp.h"
@@ -22,52 +23,6 @@ constexpr uint8_t kProtocolUdp = static_cast<uint8_t>(IpProtocol::kUdp);
 // Linux's IP_MULTICAST_TTL default.
 constexpr uint8_t kMulticastTtl = 1;
 
-// The total of the iovec lengths, saturating (Linux caps it too, and anything above 64 KiB
-// is refused anyway).
-size_t TotalLength(std::span<const iovec> data) {
-  size_t total = 0;
-  for (const iovec& v : data) {
-    if (v.iov_len > std::numeric_limits<size_t>::max() - total) {
-      return std::numeric_limits<size_t>::max();
-    }
-    total += v.iov_len;
-  }
-  return total;
-}
-
-// Reads the caller's iovecs front to back.
-class IovReader {
- public:
-  explicit IovReader(std::span<const iovec> data) : data_(data) {}
-  void Read(uint8_t* out, size_t n) {
-    while (n > 0) {
-      const iovec& v = data_[index_];
-      const size_t take = std::min(n, v.iov_len - offset_);
-      std::memcpy(out, static_cast<const uint8_t*>(v.iov_base) + offset_, take);
-      out += take;
-      n -= take;
-      offset_ += take;
-      if (offset_ == v.iov_len) ++index_, offset_ = 0;
-    }
-  }
-
- private:
-  std::span<const iovec> data_;
-  size_t index_ = 0;
-  size_t offset_ = 0;
-};
-
-// Copies `bytes` into the iovecs as far as they reach; returns the count copied.
-size_t CopyOut(std::span<const uint8_t> bytes, std::span<const iovec> data) {
-  size_t done = 0;
-  for (const iovec& v : data) {
-    if (done == bytes.size()) break;
-    const size_t take = std::min(v.iov_len, bytes.size() - done);
-    if (take > 0) std::memcpy(v.iov_base, bytes.data() + done, take);
-    done += take;
-  }
-  return done;
-}
 
 }  // namespace
 
@@ -180,7 +135,7 @@ int UdpSocket::Disconnect() {
 // --- sending ---
 
 ssize_t UdpSocket::SendMsg(std::span<const iovec> data, MessageInfo& info, int flags) {
-  const size_t len = TotalLength(data);
+  const size_t len = IovTotalLength(data);
   SendPlan plan;
   int err;
   {
@@ -359,7 +314,7 @@ ssize_t UdpSocket::RecvMsg(std::span<const iovec> data, MessageInfo& info, int f
     return -error;
   }
   const size_t size = d.payload.size();
-  const size_t copied = CopyOut(d.payload.span(), data);
+  const size_t copied = CopyToIov(d.payload.span(), data);
   info.peer = d.from;
   info.flags = copied < size ? MSG_TRUNC : 0;
   if (!(flags & MSG_PEEK)) protocol_.stats().InDatagrams.Inc();  // counted when read

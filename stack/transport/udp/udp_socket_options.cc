@@ -11,75 +11,11 @@
 #include <cstring>
 
 #include "stack/net/nic.h"
+#include "stack/socket/option_values.h"
 #include "stack/transport/udp/udp_protocol.h"
 #include "stack/transport/udp/udp_socket.h"
 
 namespace netshim {
-namespace {
-
-int ReadInt(std::span<const uint8_t> value) {
-  int v;
-  std::memcpy(&v, value.data(), sizeof(v));
-  return v;
-}
-
-// sk_getsockopt's tail: "if (len > lv) len = lv", then copy len bytes.
-int PutBytes(const void* v, socklen_t size, void* out, socklen_t* len) {
-  if (static_cast<int>(*len) < 0) return -EINVAL;
-  const socklen_t n = std::min(*len, size);
-  std::memcpy(out, v, n);
-  *len = n;
-  return 0;
-}
-
-int PutInt(int v, void* out, socklen_t* len) { return PutBytes(&v, sizeof(v), out, len); }
-
-// Linux __sock_set_rcvbuf / SO_SNDBUF: min(val as unsigned, max) doubled, at least `floor`.
-int BufferSize(int val, int max, int floor) {
-  int v = static_cast<int>(std::min<unsigned>(static_cast<unsigned>(val), max));
-  v = std::min(v, INT_MAX / 2);
-  return std::max(v * 2, floor);
-}
-
-bool IsRcvTimeo(int name) {
-#ifdef SO_RCVTIMEO_NEW
-  if (name == SO_RCVTIMEO_NEW) return true;
-#endif
-  return name == SO_RCVTIMEO;
-}
-
-bool IsSndTimeo(int name) {
-#ifdef SO_SNDTIMEO_NEW
-  if (name == SO_SNDTIMEO_NEW) return true;
-#endif
-  return name == SO_SNDTIMEO;
-}
-
-// Linux sock_set_timeout. A timeval (on 64-bit Linux the old and new layouts agree).
-int ParseTimeout(std::span<const uint8_t> value, std::optional<absl::Duration>* out) {
-  timeval tv;
-  if (value.size() < sizeof(tv)) return -EINVAL;
-  std::memcpy(&tv, value.data(), sizeof(tv));
-  if (tv.tv_usec < 0 || tv.tv_usec >= 1000000) return -EDOM;
-  if (tv.tv_sec < 0) {
-    *out = absl::ZeroDuration();  // Linux stores 0: the socket stops blocking
-    return 0;
-  }
-  if (tv.tv_sec == 0 && tv.tv_usec == 0) {
-    *out = std::nullopt;  // MAX_SCHEDULE_TIMEOUT
-    return 0;
-  }
-  *out = absl::Seconds(tv.tv_sec) + absl::Microseconds(tv.tv_usec);
-  return 0;
-}
-
-int PutTimeout(const std::optional<absl::Duration>& t, void* out, socklen_t* len) {
-  timeval tv{};
-  if (t) tv = absl::ToTimeval(*t);
-  return PutBytes(&tv, sizeof(tv), out, len);
-}
-
-}  // namespace
 
 int UdpSocket::SetSockOpt(int level, int name, std::span<const uint8_t> value) {
   absl::MutexLock lock(&mu_);
