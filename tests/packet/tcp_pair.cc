@@ -42,6 +42,9 @@ bool TcpPair::Step() {
   const absl::Time now = clock_.Now();
   a_->RunTimers(now);
   b_->RunTimers(now);
+  // Timers may have put frames on the wire (retransmissions, frames an impaired link held):
+  // deliver them before anyone decides the pair is idle.
+  moved += a_->PollOnce(256) + b_->PollOnce(256);
   return moved > 0;
 }
 

@@ -4,7 +4,6 @@
 
 #include <cstring>
 #include <iostream>
-#include <random>
 
 #include "gtest/gtest.h"
 #include "stack/transport/tcp/tcp_socket.h"
@@ -13,90 +12,130 @@
 namespace netshim::testing {
 namespace {
 
-std::vector<uint8_t> Pattern(size_t n, uint32_t seed) {
-  std::vector<uint8_t> v(n);
-  std::mt19937 rng(seed);
-  for (auto& b : v) b = static_cast<uint8_t>(rng());
-  return v;
+// A reproducible byte stream: byte i of stream `seed`, computed on the fly so that 100 MiB
+// transfers need no 100 MiB buffers.
+uint8_t PatternByte(uint64_t i, uint32_t seed) {
+  uint64_t x = (i / 8 + 1) * 0x9e3779b97f4a7c15ull ^ (uint64_t{seed} << 32);
+  x ^= x >> 31;
+  x *= 0xbf58476d1ce4e5b9ull;
+  x ^= x >> 29;
+  return static_cast<uint8_t>(x >> (8 * (i % 8)));
 }
 
-// Moves `a_to_b` from client to server and `b_to_a` back, concurrently, then closes both
-// ends gracefully; checks every byte.
-void Transfer(TcpPair& pair, size_t a_to_b, size_t b_to_a, absl::Duration limit) {
-  auto c = pair.Connect();
-  ASSERT_TRUE(c.client && c.server);
-  const auto up = Pattern(a_to_b, 1);
-  const auto down = Pattern(b_to_a, 2);
-  std::vector<uint8_t> got_up, got_down;
-  got_up.reserve(a_to_b);
-  got_down.reserve(b_to_a);
-  size_t sent_up = 0, sent_down = 0;
-  bool shut_up = false, shut_down = false, eof_up = false, eof_down = false;
-  std::vector<uint8_t> buf(256 * 1024);
-  auto pump = [&](Socket& tx, const std::vector<uint8_t>& data, size_t& sent, bool& shut) {
-    while (sent < data.size()) {
-      ssize_t n = SendBytes(tx, data.data() + sent, std::min<size_t>(data.size() - sent, 65536));
-      if (n <= 0) break;
-      sent += static_cast<size_t>(n);
+// One direction of a transfer: writes the pattern, shuts down, reads and checks it.
+struct Stream {
+  Stream(Socket& tx, Socket& rx, uint64_t total, uint32_t seed)
+      : tx(tx), rx(rx), total(total), seed(seed) {}
+  Socket& tx;
+  Socket& rx;
+  uint64_t total;
+  uint32_t seed;
+  uint64_t sent = 0;
+  uint64_t received = 0;
+  bool shut = false;
+  bool eof = false;
+  bool mismatch = false;
+
+  void Pump(std::vector<uint8_t>& buf) {
+    while (sent < total) {
+      const size_t n = static_cast<size_t>(std::min<uint64_t>(total - sent, 65536));
+      for (size_t i = 0; i < n; ++i) buf[i] = PatternByte(sent + i, seed);
+      const ssize_t r = SendBytes(tx, buf.data(), n);
+      if (r <= 0) {
+        ASSERT_EQ(r, -EAGAIN) << strerror(static_cast<int>(-r));
+        break;
+      }
+      sent += static_cast<uint64_t>(r);
     }
-    if (sent == data.size() && !shut) {
+    if (sent == total && !shut) {
       EXPECT_EQ(tx.Shutdown(SHUT_WR), 0);
       shut = true;
     }
-  };
-  auto drain = [&](Socket& rx, std::vector<uint8_t>& got, bool& eof) {
     while (!eof) {
-      ssize_t n = RecvBytes(rx, buf.data(), buf.size());
-      if (n == -EAGAIN) break;
-      ASSERT_GE(n, 0) << strerror(static_cast<int>(-n));
-      if (n == 0) {
+      const ssize_t r = RecvBytes(rx, buf.data(), buf.size());
+      if (r == -EAGAIN) break;
+      ASSERT_GE(r, 0) << strerror(static_cast<int>(-r));
+      if (r == 0) {
         eof = true;
         break;
       }
-      got.insert(got.end(), buf.begin(), buf.begin() + n);
+      for (ssize_t i = 0; i < r && !mismatch; ++i) {
+        if (buf[i] != PatternByte(received + i, seed)) {
+          ADD_FAILURE() << "byte " << received + i << " differs";
+          mismatch = true;
+        }
+      }
+      received += static_cast<uint64_t>(r);
     }
-  };
+  }
+  bool done() const { return eof || mismatch; }
+};
+
+// Moves `a_to_b` bytes from client to server and `b_to_a` back, concurrently, each side
+// shutting down after its last byte; checks every byte and that both ends finish.
+void Transfer(TcpPair& pair, uint64_t a_to_b, uint64_t b_to_a, absl::Duration limit) {
+  auto c = pair.Connect();
+  ASSERT_TRUE(c.client && c.server);
+  Stream up(*c.client, *c.server, a_to_b, 1);
+  Stream down(*c.server, *c.client, b_to_a, 2);
+  std::vector<uint8_t> buf(256 * 1024);
   const bool done = pair.RunUntil(
       [&] {
-        pump(*c.client, up, sent_up, shut_up);
-        pump(*c.server, down, sent_down, shut_down);
-        drain(*c.server, got_up, eof_up);
-        drain(*c.client, got_down, eof_down);
-        return eof_up && eof_down;
+        up.Pump(buf);
+        down.Pump(buf);
+        return up.done() && down.done();
       },
       limit);
-  EXPECT_TRUE(done) << "sent " << sent_up << "/" << a_to_b << " got " << got_up.size()
-                    << "; sent " << sent_down << "/" << b_to_a << " got " << got_down.size();
-  if (!done) {
-    std::cerr << "client " << TcpStateName(static_cast<TcpSocket*>(c.client.get())->state())
-              << " server " << TcpStateName(static_cast<TcpSocket*>(c.server.get())->state())
-              << " at " << pair.clock().Now() << "\nA:\n"
-              << pair.a().stats().FormatTable() << "B:\n"
-              << pair.b().stats().FormatTable();
-  }
-  EXPECT_TRUE(got_up == up) << "client->server bytes differ";
-  EXPECT_TRUE(got_down == down) << "server->client bytes differ";
   auto* client = static_cast<TcpSocket*>(c.client.get());
   auto* server = static_cast<TcpSocket*>(c.server.get());
+  EXPECT_TRUE(done) << "up " << up.sent << "/" << a_to_b << " got " << up.received << "; down "
+                    << down.sent << "/" << b_to_a << " got " << down.received << "; client "
+                    << TcpStateName(client->state()) << " server "
+                    << TcpStateName(server->state()) << "\nclient: " << client->DebugString()
+                    << "\nserver: " << server->DebugString() << "\nat " << pair.clock().Now()
+                    << "\nA:\n"
+                    << pair.a().stats().FormatTable() << "B:\n"
+                    << pair.b().stats().FormatTable();
+  EXPECT_FALSE(up.mismatch || down.mismatch);
+  EXPECT_EQ(up.received, a_to_b);
+  EXPECT_EQ(down.received, b_to_a);
   EXPECT_EQ(client->CheckInvariants(), "");
   EXPECT_EQ(server->CheckInvariants(), "");
   c.client->Close();
   c.server->Close();
   c.listener->Close();
-  // Both sides finish: one in TIME-WAIT until it expires, the other closed.
-  EXPECT_TRUE(pair.RunUntil([&] {
-    return pair.a().tcp().connections() == 0 && pair.b().tcp().connections() == 0;
-  }, absl::Minutes(3)));
+  // Both ends finish: one after TIME-WAIT, the other at once.
+  EXPECT_TRUE(pair.RunUntil(
+      [&] { return pair.a().tcp().connections() == 0 && pair.b().tcp().connections() == 0; },
+      absl::Minutes(3)));
 }
 
-TEST(TcpTransfer, CleanLinkBothWays) {
+constexpr uint64_t kMiB = 1 << 20;
+
+TEST(TcpTransfer, CleanLink100MiBEachWay) {
   TcpPair pair;
-  Transfer(pair, 8 << 20, 8 << 20, absl::Minutes(2));
+  Transfer(pair, 100 * kMiB, 100 * kMiB, absl::Minutes(10));
+  EXPECT_EQ(pair.a().stats().tcp.RetransSegs.value(), 0u);
+  EXPECT_EQ(pair.b().stats().tcp.RetransSegs.value(), 0u);
 }
 
-TEST(TcpTransfer, ImpairedLinkBothWays) {
+// Loss, reordering, duplication and delay in both directions (the impaired link is A's,
+// which impairs what it sends and what it receives).
+TEST(TcpTransfer, Loss2PercentReorderDupDelay100MiBEachWay) {
   TcpPair pair("loss=2%,reorder=1%,dup=0.5%,delay=1ms,seed=3");
-  Transfer(pair, 4 << 20, 4 << 20, absl::Minutes(20));
+  Transfer(pair, 100 * kMiB, 100 * kMiB, absl::Hours(2));
+  EXPECT_GT(pair.a().stats().tcp.RetransSegs.value(), 0u);
+  EXPECT_GT(pair.b().stats().tcp.RetransSegs.value(), 0u);
+}
+
+TEST(TcpTransfer, Loss5PercentBothWays) {
+  TcpPair pair("loss=5%,reorder=2%,delay=2ms,jitter=1ms,seed=11");
+  Transfer(pair, 8 * kMiB, 8 * kMiB, absl::Hours(2));
+}
+
+TEST(TcpTransfer, Loss1PercentOneWay) {
+  TcpPair pair("tx.loss=1%,seed=5");
+  Transfer(pair, 50 * kMiB, 0, absl::Hours(1));
 }
 
 }  // namespace

@@ -356,6 +356,21 @@ void TcpSocket::ReceiveDataLocked(const TcpSegment& seg, Effects& fx) {
   }
 
   const bool had_holes = !ofo_.empty();
+  if (!had_holes && seq == rcv_nxt_) {
+    // The common case: the next bytes, nothing held out of order. Straight to the reader.
+    const uint32_t n = static_cast<uint32_t>(payload.size());
+    receive_queue_.Push(std::move(payload));
+    ofo_.Advance(n);
+    rcv_nxt_ += n;
+    bytes_received_ += n;
+    fx.notify = true;
+    if (ofo_fin_ && *ofo_fin_ == rcv_nxt_) {
+      ReceiveFinLocked(fx);
+      return;
+    }
+    ScheduleAckLocked(false);
+    return;
+  }
   const ReassemblyQueue::InsertResult result = ofo_.Insert(seq, std::move(payload));
   if (result.dsack && !dsack_) dsack_ = result.dsack;
   if (result.dropped_bytes > 0) stats_.TCPOFODrop.Inc();

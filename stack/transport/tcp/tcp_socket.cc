@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "fmt/format.h"
+
 #include "stack/net/nic.h"
 #include "stack/runtime/log.h"
 #include "stack/transport/tcp/congestion/registry.h"
@@ -51,6 +53,8 @@ TcpSocket::~TcpSocket() {
 // Plumbing
 
 void TcpSocket::Finish(Effects& fx) {
+  // Whatever this call did to the deadlines, the wheel hears of an earlier one now.
+  if (state_ != TcpState::kClosed && !retired_) SyncTimerLocked();
   mu_.Unlock();
   if (fx.notify) NotifyReadiness();
   if (fx.notify_other) fx.notify_other->NotifyReadiness();
@@ -625,6 +629,22 @@ bool TcpSocket::SendDrained() const {
 TcpState TcpSocket::state() const {
   absl::MutexLock lock(&mu_);
   return state_;
+}
+
+std::string TcpSocket::DebugString() const {
+  absl::MutexLock lock(&mu_);
+  const uint32_t base = iss_;
+  return fmt::format(
+      "{} una={} nxt={} max={} write={} fin_q={} wnd={} cwnd={} ssthresh={} rto={} "
+      "backoff={} rtx={} recov={} loss={} dupacks={} sacked={} | rcv_nxt={} adv={} ofo={}B/{} "
+      "rq={} fin_rcvd={} | rto_at={} persist_at={} delack_at={} sched={} queued={}",
+      TcpStateName(state_), snd_una_ - base, snd_nxt_ - base, snd_max_ - base,
+      write_seq_ - base, fin_queued_, snd_wnd_, cc_->cwnd(), cc_->ssthresh(),
+      absl::FormatDuration(rtt_.rto()), rtt_.backoff_count(), retransmits_, in_recovery_,
+      in_loss_, dupacks_, scoreboard_.sacked_bytes(), rcv_nxt_ - irs_, rcv_adv_ - irs_,
+      ofo_.bytes(), ofo_.segments(), receive_queue_.size(), fin_received_,
+      absl::FormatTime(rto_at_), absl::FormatTime(persist_at_), absl::FormatTime(delack_at_),
+      absl::FormatTime(scheduled_at_), timer_queued_);
 }
 
 std::string TcpSocket::CheckInvariants() const {

@@ -101,6 +101,8 @@ class TcpSocket final : public Socket, public std::enable_shared_from_this<TcpSo
   // For tests and invariants (fuzzing): snd_una <= snd_nxt <= snd_max, and so on. Empty
   // when they hold, else what does not.
   std::string CheckInvariants() const ABSL_LOCKS_EXCLUDED(mu_);
+  // The connection's variables on one line, for test failures and debug logs.
+  std::string DebugString() const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   friend class TcpProtocol;
