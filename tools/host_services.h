@@ -1,5 +1,6 @@
 // The services netshim-host offers on its stack, each on its own thread, written against
-// the socket API only (as a program behind the shim would be).
+// the socket API only (as a program behind the shim would be). The TCP services, which
+// share one event-loop thread, are in tools/tcp_services.h.
 #pragma once
 
 #include <atomic>

@@ -20,6 +20,7 @@
 #include "stack/runtime/log.h"
 #include "stack/stack.h"
 #include "tools/host_services.h"
+#include "tools/tcp_services.h"
 
 namespace netshim {
 namespace {
@@ -27,6 +28,7 @@ namespace {
 constexpr char kUsage[] =
     "usage: netshim-host --tap NAME --addr CIDR [--gw IP] [--mac MAC] [--mtu N]\n"
     "                    [--pcap FILE] [--impair SPEC] [--log LEVEL] [--udp-echo PORT]...\n"
+    "                    [--tcp-echo PORT]... [--tcp-discard PORT]... [--tcp-chargen PORT]...\n"
     "Runs the netshim stack as a host on TAP device NAME until SIGINT/SIGTERM, then prints\n"
     "its counters.\n"
     "  --tap NAME      TAP device to attach to (created if missing and CAP_NET_ADMIN)\n"
@@ -37,13 +39,26 @@ constexpr char kUsage[] =
     "  --pcap FILE     record every frame in and out to FILE (pcap, readable by tshark)\n"
     "  --impair SPEC   fault injection, e.g. loss=2%,reorder=1%,dup=0.5%,delay=5ms,seed=7\n"
     "  --log LEVEL     off|error|warn|info|debug|trace (default warn)\n"
-    "  --udp-echo PORT serve RFC 862 echo over UDP on PORT (repeatable)\n";
+    "  --udp-echo PORT serve RFC 862 echo over UDP on PORT (repeatable)\n"
+    "  --tcp-echo PORT serve RFC 862 echo over TCP on PORT (repeatable)\n"
+    "  --tcp-discard PORT\n"
+    "                  serve RFC 863 discard over TCP on PORT (repeatable)\n"
+    "  --tcp-chargen PORT\n"
+    "                  serve RFC 864 character generator over TCP on PORT (repeatable)\n"
+    "The TCP services share one thread and serve any number of connections; their counters\n"
+    "follow the stack's, grouped as TcpEcho:PORT, TcpDiscard:PORT and TcpChargen:PORT.\n";
 
 // Each flag and the environment variable whose syntax it shares.
 const std::map<std::string_view, const char*> kFlagToVariable = {
     {"--tap", "NETSHIM_TAP"},       {"--addr", "NETSHIM_ADDR"}, {"--gw", "NETSHIM_GW"},
     {"--mac", "NETSHIM_MAC"},       {"--mtu", "NETSHIM_MTU"},   {"--pcap", "NETSHIM_PCAP"},
     {"--impair", "NETSHIM_IMPAIR"}, {"--log", "NETSHIM_LOG"},
+};
+
+const std::map<std::string_view, TcpServiceKind> kTcpServiceFlags = {
+    {"--tcp-echo", TcpServiceKind::kEcho},
+    {"--tcp-discard", TcpServiceKind::kDiscard},
+    {"--tcp-chargen", TcpServiceKind::kChargen},
 };
 
 [[noreturn]] void Fail(const std::string& message) {
@@ -74,6 +89,7 @@ uint16_t ParsePort(std::string_view flag, std::string_view text) {
 int Main(int argc, char** argv) {
   std::map<std::string, std::string> values;
   std::vector<uint16_t> udp_echo_ports;
+  std::vector<std::pair<TcpServiceKind, uint16_t>> tcp_services;
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
     if (arg == "--help" || arg == "-h") {
@@ -83,6 +99,11 @@ int Main(int argc, char** argv) {
     if (arg == "--udp-echo") {
       if (i + 1 >= argc) Fail(fmt::format("{} needs a value (see --help)", arg));
       udp_echo_ports.push_back(ParsePort(arg, argv[++i]));
+      continue;
+    }
+    if (auto kind = kTcpServiceFlags.find(arg); kind != kTcpServiceFlags.end()) {
+      if (i + 1 >= argc) Fail(fmt::format("{} needs a value (see --help)", arg));
+      tcp_services.emplace_back(kind->second, ParsePort(arg, argv[++i]));
       continue;
     }
     auto it = kFlagToVariable.find(arg);
@@ -127,6 +148,12 @@ int Main(int argc, char** argv) {
     if (!service.ok()) Fail(std::string(service.status().message()));
     services.push_back(std::move(*service));
   }
+  std::unique_ptr<TcpServices> tcp;
+  if (!tcp_services.empty()) {
+    auto started = TcpServices::Start(**stack, tcp_services);
+    if (!started.ok()) Fail(std::string(started.status().message()));
+    tcp = std::move(*started);
+  }
   std::fprintf(stderr, "netshim-host: %s (%s) on %s, mtu %u; Ctrl-C to stop\n",
                config->addr->ToString().c_str(), (*stack)->nic().mac().ToString().c_str(),
                config->tap->c_str(), config->mtu);
@@ -134,9 +161,12 @@ int Main(int argc, char** argv) {
   int sig = 0;
   sigwait(&stop_signals, &sig);
   services.clear();
+  // Closes every TCP socket while the dispatcher still runs, so peers see our FIN or RST.
+  if (tcp) tcp->Stop();
   (*stack)->Stop();
-  std::fprintf(stdout, "netshim-host: stopped by %s\n%s", strsignal(sig),
-               (*stack)->stats().FormatTable().c_str());
+  const std::string tcp_table = tcp ? tcp->FormatTable() : "";
+  std::fprintf(stdout, "netshim-host: stopped by %s\n%s%s", strsignal(sig),
+               (*stack)->stats().FormatTable().c_str(), tcp_table.c_str());
   std::fflush(stdout);
   return 0;
 }

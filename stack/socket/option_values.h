@@ -65,8 +65,11 @@ inline int ParseTimeout(std::span<const uint8_t> value, std::optional<absl::Dura
     *out = absl::ZeroDuration();  // Linux stores 0: the socket stops blocking
     return 0;
   }
-  if (tv.tv_sec == 0 && tv.tv_usec == 0) {
-    *out = std::nullopt;  // MAX_SCHEDULE_TIMEOUT
+  // Zero, or beyond what jiffies can count (MAX_SCHEDULE_TIMEOUT / HZ - 1 at HZ=1000):
+  // MAX_SCHEDULE_TIMEOUT, wait forever (getsockopt then reports {0, 0}).
+  constexpr int64_t kMaxSeconds = INT64_MAX / 1000 - 1;
+  if ((tv.tv_sec == 0 && tv.tv_usec == 0) || tv.tv_sec >= kMaxSeconds) {
+    *out = std::nullopt;
     return 0;
   }
   *out = absl::Seconds(tv.tv_sec) + absl::Microseconds(tv.tv_usec);

@@ -36,16 +36,22 @@ bool TcpSocket::AckLocked(const TcpSegment& seg, Effects& fx) {
               sack.newly_sacked > 0)) {
     DuplicateAckLocked(sack);
   }
-  if (window_changed && snd_wnd_ > 0) persist_at_ = absl::InfiniteFuture();
+  if (window_changed && snd_wnd_ > 0) {
+    persist_at_ = absl::InfiniteFuture();
+    persist_backoff_ = 0;  // Linux tcp_ack_probe: the window opened
+  }
   return true;
 }
 
 bool TcpSocket::UpdateSendWindowLocked(const TcpSegment& seg) {
-  if (!(SeqLt(snd_wl1_, seg.seq()) ||
-        (snd_wl1_ == seg.seq() && SeqLeq(snd_wl2_, seg.ack())))) {
+  // Linux tcp_may_update_window: RFC 9293's SND.WL1/SND.WL2 rule, and also any ACK that
+  // moves snd_una (a retransmitted old segment can carry a new ACK and a smaller window,
+  // which must not be ignored while snd_una advances).
+  const uint32_t wnd = static_cast<uint32_t>(seg.header.window) << snd_wscale_;
+  if (!(SeqGt(seg.ack(), snd_una_) || SeqGt(seg.seq(), snd_wl1_) ||
+        (seg.seq() == snd_wl1_ && (wnd > snd_wnd_ || wnd == 0)))) {
     return false;
   }
-  const uint32_t wnd = static_cast<uint32_t>(seg.header.window) << snd_wscale_;
   const bool changed = wnd != snd_wnd_;
   snd_wnd_ = wnd;
   snd_wl1_ = seg.seq();
@@ -66,10 +72,13 @@ void TcpSocket::NewDataAckedLocked(const TcpSegment& seg, const SackScoreboard::
     data_acked = data_ack - send_queue_.start_seq();
     send_queue_.AcknowledgeTo(data_ack);
   }
+  // Linux tcp_snd_una_update counts sequence space (SYN and FIN included), except a
+  // passive opener's SYN, which its child socket never had outstanding.
+  bytes_acked_ += SeqDiff(ack, snd_una_) - (passive_ && snd_una_ == iss_ ? 1 : 0);
   snd_una_ = ack;
   if (!sack_ok_) scoreboard_.Reset(ack);
   if (SeqLt(snd_nxt_, snd_una_)) snd_nxt_ = snd_una_;
-  bytes_acked_ += data_acked;
+  persist_backoff_ = 0;
   const bool was_retransmitting = retransmits_ > 0;
   retransmits_ = 0;
   first_rto_ = absl::InfiniteFuture();

@@ -71,6 +71,21 @@ TcpSocket::SegmentVerdict TcpSocket::SegmentArrivesLocked(const TcpSegment& seg,
   last_receive_ = now;
   const TcpHeader& h = seg.header;
 
+  if (state_ == TcpState::kSynReceived && h.syn() && !h.rst()) {
+    if (!h.has_ack() && seg.seq() == irs_) {
+      // The peer's SYN again: our SYN-ACK was lost (Linux tcp_check_req).
+      SendControlLocked(kTcpSyn | kTcpAck, iss_);
+      return SegmentVerdict::kDone;
+    }
+    if (h.has_ack() && seg.seq() == irs_ && seg.ack() == snd_max_ && !passive_) {
+      // Simultaneous open: the peer's SYN-ACK acknowledges our SYN (RFC 9293 figure 8;
+      // Linux tcp_validate_incoming lets it through to the ACK processing).
+      TcpSegment ack = seg;
+      ack.header.flags &= static_cast<uint8_t>(~kTcpSyn);
+      ack.header.seq = seg.seq() + 1;
+      return SegmentArrivesLocked(ack, fx);
+    }
+  }
   // RFC 7323 5.3 R1: PAWS.
   if (ts_ok_ && seg.options.timestamps && !h.rst() && PawsRejectsLocked(seg)) {
     stats_.PAWSEstab.Inc();
@@ -79,7 +94,14 @@ TcpSocket::SegmentVerdict TcpSocket::SegmentArrivesLocked(const TcpSegment& seg,
   }
   // First: the sequence number.
   if (!SequenceAcceptableLocked(seg)) {
-    if (!h.rst()) SendAckLocked();
+    if (!h.rst()) {
+      // Linux tcp_send_dupack: old data is reported with a D-SACK (RFC 2883 4.1).
+      if (!seg.payload.empty() && SeqLt(seg.seq(), rcv_nxt_) && sack_ok_) {
+        const uint32_t end = seg.seq() + static_cast<uint32_t>(seg.payload.size());
+        dsack_ = SackBlock{seg.seq(), SeqLt(end, rcv_nxt_) ? end : rcv_nxt_};
+      }
+      SendAckLocked();
+    }
     return SegmentVerdict::kDone;
   }
   // Second: RST (RFC 5961 3.2): only the exact next sequence number resets.
@@ -108,7 +130,10 @@ TcpSocket::SegmentVerdict TcpSocket::SegmentArrivesLocked(const TcpSegment& seg,
   }
   // Fifth: ACK.
   if (!h.has_ack()) return SegmentVerdict::kDone;
-  if (state_ == TcpState::kSynReceived) {
+  // Our SYN unacknowledged: SYN-RECEIVED, or FIN-WAIT-1 after a close there.
+  const bool syn_unacked = snd_una_ == iss_ && (state_ == TcpState::kSynReceived ||
+                                                state_ == TcpState::kFinWait1);
+  if (syn_unacked) {
     if (!(SeqLt(snd_una_, seg.ack()) && SeqLeq(seg.ack(), snd_max_))) {
       protocol_.SendReset(tuple_, seg.ack(), 0, false, 0);
       return SegmentVerdict::kDone;
@@ -127,7 +152,9 @@ TcpSocket::SegmentVerdict TcpSocket::SegmentArrivesLocked(const TcpSegment& seg,
     max_snd_wnd_ = std::max(max_snd_wnd_, snd_wnd_);
     snd_wl1_ = seg.seq();
     snd_wl2_ = seg.ack();
+    const TcpState before = state_;
     EstablishLocked(fx);
+    if (before == TcpState::kFinWait1) SetStateLocked(TcpState::kFinWait1);
   }
   if (!AckLocked(seg, fx)) return SegmentVerdict::kDone;
   const bool fin_acked = fin_queued_ && snd_una_ == write_seq_ + 1;
@@ -276,6 +303,7 @@ void TcpSocket::SynSentLocked(const TcpSegment& seg, Effects& fx) {
   snd_wl1_ = seg.seq();
   snd_wl2_ = seg.ack();
   if (ack_ok) {
+    bytes_acked_ += 1;  // the SYN (Linux tcp_snd_una_update)
     snd_una_ = seg.ack();
     scoreboard_.Reset(snd_una_);
     if (rtt_seq_ && syn_retransmits_ == 0) rtt_.AddSample(now - rtt_start_, snd_una_, snd_max_);
@@ -312,7 +340,8 @@ void TcpSocket::EstablishLocked(Effects& fx) {
   const absl::Time now = protocol_.clock().Now();
   SetStateLocked(TcpState::kEstablished);
   UpdateSendMssLocked();
-  rcv_mss_ = std::min<uint16_t>(kDefaultMss, AdvertisedMssLocked());  // tcp_initialize_rcv_mss
+  // Linux tcp_initialize_rcv_mss: no more than the default MSS until segments show more.
+  rcv_mss_ = std::min<uint16_t>({kDefaultMss, AdvertisedMssLocked(), send_mss_});
   cc_->OnEstablished(syn_retransmits_, now);
   if (syn_retransmits_ > 0 && !rtt_.has_sample()) rtt_.UseFallbackRto();
   ExpandSendBufferLocked();
@@ -398,7 +427,8 @@ void TcpSocket::ReceiveDataLocked(const TcpSegment& seg, Effects& fx) {
 void TcpSocket::ScheduleAckLocked(bool now_flag) {
   ack_pending_ = true;
   // RFC 1122 4.2.3.2 / RFC 5681 4.2: at least every second full-sized segment.
-  if (now_flag || quickacks_ > 0 || SeqDiff(rcv_nxt_, last_ack_sent_) >= 2 * int32_t{rcv_mss_}) {
+  const bool quick = quickacks_ > 0 && !pingpong_;
+  if (now_flag || quick || SeqDiff(rcv_nxt_, last_ack_sent_) >= 2 * int32_t{rcv_mss_}) {
     ack_now_ = true;
     return;
   }
@@ -409,6 +439,7 @@ void TcpSocket::ScheduleAckLocked(bool now_flag) {
 
 void TcpSocket::ReceiveFinLocked(Effects& fx) {
   rcv_nxt_ += 1;
+  bytes_received_ += 1;  // Linux tcp_rcv_nxt_update counts the FIN too
   ofo_.Reset(rcv_nxt_);  // Linux tcp_fin purges the out-of-order queue
   ofo_fin_.reset();
   fin_received_ = true;
@@ -435,8 +466,9 @@ void TcpSocket::ReceiveFinLocked(Effects& fx) {
 TcpSocket::SegmentVerdict TcpSocket::TimeWaitLocked(const TcpSegment& seg, Effects& fx) {
   const TcpHeader& h = seg.header;
   if (h.rst()) {
-    // Linux (tcp_rfc1337 = 0) lets a RST end TIME-WAIT early.
-    DoneLocked(0, fx);
+    // Linux tcp_timewait_state_process (tcp_rfc1337 = 0): a RST at rcv_nxt ends TIME-WAIT
+    // early; any other is ignored.
+    if (seg.seq() == rcv_nxt_) DoneLocked(0, fx);
     return SegmentVerdict::kDone;
   }
   if (h.syn() && !h.has_ack()) {

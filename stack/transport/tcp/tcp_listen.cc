@@ -89,6 +89,9 @@ void TcpSocket::HandleSyn(const TcpSegment& seg) {
   child->max_snd_wnd_ = child->snd_wnd_;
   child->snd_wl1_ = seg.seq();
   child->last_receive_ = now;
+  child->passive_ = true;
+  child->rtt_seq_ = child->iss_ + 1;  // the handshake gives the first RTT sample
+  child->rtt_start_ = now;
   child->SetStateLocked(TcpState::kSynReceived);
   if (!protocol_.AddConnection(seg.tuple, child)) {
     child->LeaveListenerLocked();
@@ -161,6 +164,7 @@ bool TcpSocket::HandleCookieAck(const TcpSegment& seg) {
   child->mu_.Lock();
   Effects fx;
   child->parent_ = weak_from_this();
+  child->passive_ = true;
   child->options_ = inherited;
   child->binding_ = protocol_.ports().Inherit(listener_binding, seg.tuple.local_address);
   child->tuple_ = seg.tuple;

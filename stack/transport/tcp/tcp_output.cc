@@ -278,6 +278,7 @@ void TcpSocket::PushLocked() {
     default:
       return;
   }
+  if (snd_una_ == iss_) return;  // nothing goes out before our SYN is acknowledged
   const absl::Time now = protocol_.clock().Now();
   const uint32_t mss = CurrentMssLocked();
   const uint32_t data_end = write_seq_;
@@ -389,15 +390,14 @@ void TcpSocket::PushLocked() {
 
   if (snd_una_ != snd_max_) {
     persist_at_ = absl::InfiniteFuture();
-    probes_out_ = persist_probing_ ? 0 : probes_out_;
     persist_probing_ = false;
     if (rto_at_ == absl::InfiniteFuture()) ArmRetransmitLocked();
   } else if (window_blocked && persist_at_ == absl::InfiniteFuture()) {
     // Nothing in flight and the peer's window keeps data back: probe it (RFC 9293
     // 3.8.6.1), backing off as the retransmission timer does.
     persist_probing_ = true;
-    const absl::Duration interval =
-        std::min(rtt_.rto() * (1 << std::min<uint32_t>(probes_out_, 10)), RttEstimator::kMaxRto);
+    const absl::Duration interval = std::min(
+        rtt_.rto() * (1 << std::min<uint32_t>(persist_backoff_, 10)), RttEstimator::kMaxRto);
     persist_at_ = now + interval;
     SyncTimerLocked();
   }

@@ -158,13 +158,18 @@ int TcpSocket::ConnectLocked(const SocketAddress& remote, Effects& fx) {
   switch (sock_state_) {
     case SockState::kConnected:
       return -EISCONN;
+    case SockState::kDisconnecting:
+      return -EINVAL;  // __inet_stream_connect's default case
     case SockState::kConnecting:
       if (state_ == TcpState::kSynSent || state_ == TcpState::kSynReceived) return -EALREADY;
       if (state_ == TcpState::kClosed) {
-        // The attempt failed (RST, timeout, ICMP): report it once (sock_error).
+        // The attempt failed (RST, timeout, ICMP): report it once (sock_error), and
+        // disconnect so the socket can try again.
         const int e = error_ != 0 ? error_ : ECONNABORTED;
         error_ = 0;
         sock_state_ = SockState::kUnconnected;
+        DisconnectLocked(fx);
+        error_ = 0;
         return -e;
       }
       sock_state_ = SockState::kConnected;
@@ -237,6 +242,7 @@ void TcpSocket::InitSendSequenceLocked(uint32_t iss) {
   snd_nxt_ = iss + 1;
   snd_max_ = iss + 1;
   write_seq_ = iss + 1;
+  snd_sml_ = iss + 1;  // no small segment outstanding (Nagle)
   recover_ = iss;
   send_queue_.Reset(iss + 1);
   scoreboard_.Reset(iss + 1);
@@ -246,31 +252,48 @@ int TcpSocket::Disconnect() {
   mu_.Lock();
   Effects fx;
   int result = 0;
-  // Linux tcp_disconnect: abort whatever there is and make the socket reusable.
-  if (state_ == TcpState::kListen) {
-    CloseListenerLocked(fx);
-  } else if (state_ != TcpState::kClosed) {
-    const TcpState old = state_;
-    if (NeedsReset(old)) {
-      SendResetLocked();
-      error_ = ECONNRESET;
-    } else if (old == TcpState::kSynSent) {
-      error_ = ECONNRESET;
-    }
-    const int keep_error = error_;
-    DoneLocked(0, fx);
-    error_ = keep_error;
+  if (closed_) {
+    result = -EBADF;
+  } else {
+    // inet_dgram_connect with AF_UNSPEC -> tcp_disconnect.
+    DisconnectLocked(fx);
+    sock_state_ = SockState::kUnconnected;
   }
-  sock_state_ = SockState::kUnconnected;
+  Finish(fx);
+  return result;
+}
+
+void TcpSocket::DisconnectLocked(Effects& fx) {
+  const TcpState old = state_;
+  int error = error_;
+  if (old == TcpState::kListen) {
+    CloseListenerLocked(fx);
+  } else if (NeedsReset(old) ||
+             (write_seq_ != snd_max_ && (old == TcpState::kClosing || old == TcpState::kLastAck))) {
+    SendResetLocked();
+    error = ECONNRESET;
+  } else if (old == TcpState::kSynSent) {
+    error = ECONNRESET;
+  }
+  if (state_ != TcpState::kClosed) DoneLocked(0, fx);
+  error_ = error;
   shutdown_ = 0;
   done_ = false;
   fin_received_ = false;
   fin_queued_ = false;
+  reset_seen_ = false;
   receive_queue_.Clear();
+  ofo_.Reset(rcv_nxt_);
+  ofo_fin_.reset();
   tuple_.remote_address = Ipv4Address::Any();
   tuple_.remote_port = 0;
-  Finish(fx);
-  return result;
+  syn_retransmits_ = 0;
+  retransmits_ = 0;
+  in_recovery_ = false;
+  in_loss_ = false;
+  rtt_ = RttEstimator();
+  NewCongestionControl(std::string(cc_->name()), &cc_);
+  fx.notify = true;
 }
 
 int TcpSocket::Listen(int backlog) {
@@ -279,7 +302,8 @@ int TcpSocket::Listen(int backlog) {
   int result = 0;
   if (closed_) {
     result = -EBADF;
-  } else if (sock_state_ != SockState::kUnconnected ||
+  } else if ((sock_state_ != SockState::kUnconnected &&
+              sock_state_ != SockState::kDisconnecting) ||
              (state_ != TcpState::kClosed && state_ != TcpState::kListen)) {
     result = -EINVAL;
   } else {
@@ -435,7 +459,7 @@ int TcpSocket::Shutdown(int how) {
     if (sock_state_ == SockState::kConnecting) {
       sock_state_ = (state_ == TcpState::kSynSent || state_ == TcpState::kSynReceived ||
                      state_ == TcpState::kClosed)
-                        ? SockState::kUnconnected
+                        ? SockState::kDisconnecting
                         : SockState::kConnected;
     }
     switch (state_) {
@@ -446,13 +470,11 @@ int TcpSocket::Shutdown(int how) {
       case TcpState::kListen:
         if (mask & kRcvShutdown) CloseListenerLocked(fx);
         break;
-      case TcpState::kSynSent: {
-        // tcp_disconnect: the attempt is abandoned.
-        error_ = ECONNRESET;
-        DoneLocked(0, fx);
+      case TcpState::kSynSent:
+        // tcp_disconnect: the attempt is abandoned (sk_err ECONNRESET).
+        DisconnectLocked(fx);
         sock_state_ = SockState::kUnconnected;
         break;
-      }
       default:
         shutdown_ |= mask;
         if ((mask & kSendShutdown) && !fin_queued_) {
@@ -606,6 +628,7 @@ std::optional<absl::Duration> TcpSocket::SendTimeout() const {
 std::optional<absl::Duration> TcpSocket::LingerTimeout() const {
   absl::MutexLock lock(&mu_);
   if (!options_.linger || options_.linger_seconds == 0) return std::nullopt;
+  if (options_.linger_seconds < 0) return absl::InfiniteDuration();
   return absl::Seconds(options_.linger_seconds);
 }
 

@@ -124,7 +124,10 @@ class TcpSocket final : public Socket, public std::enable_shared_from_this<TcpSo
     bool nodelay = false;
     bool cork = false;
     bool linger = false;
-    int linger_seconds = 0;
+    int64_t linger_seconds = 0;  // kept when lingering is turned off, as Linux does
+    bool broadcast = false;  // SO_BROADCAST, SO_DONTROUTE, SO_OOBINLINE: kept, no effect
+    bool dontroute = false;
+    bool oobinline = false;
     int rcvbuf = 0;  // 0 until known: the config's default (doubled values as Linux)
     int sndbuf = 0;
     bool rcvbuf_locked = false;  // SOCK_RCVBUF_LOCK: set by the user, no autotuning
@@ -150,6 +153,9 @@ class TcpSocket final : public Socket, public std::enable_shared_from_this<TcpSo
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void InitSendSequenceLocked(uint32_t iss) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void QueueFinLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Linux tcp_disconnect: abort what there is (RST where the peer must hear of it) and
+  // leave an unconnected socket that can connect or listen again.
+  void DisconnectLocked(Effects& fx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   uint32_t PollLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Unlocks and then runs `effects` (notifications, retirement).
   void Finish(Effects& effects) ABSL_UNLOCK_FUNCTION(mu_);
@@ -283,7 +289,8 @@ class TcpSocket final : public Socket, public std::enable_shared_from_this<TcpSo
   bool timer_queued_ ABSL_GUARDED_BY(mu_) = false;  // a timer sync is pending
   // The deadline the wheel holds for us (set by TcpProtocol::SyncOne).
   absl::Time scheduled_at_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
-  enum class SockState { kUnconnected, kConnecting, kConnected };
+  // struct socket's state (SS_*), which decides what connect() answers.
+  enum class SockState { kUnconnected, kConnecting, kConnected, kDisconnecting };
   SockState sock_state_ ABSL_GUARDED_BY(mu_) = SockState::kUnconnected;  // struct socket
   int error_ ABSL_GUARDED_BY(mu_) = 0;       // sk_err (positive errno)
   int soft_error_ ABSL_GUARDED_BY(mu_) = 0;  // sk_err_soft
@@ -357,6 +364,9 @@ class TcpSocket final : public Socket, public std::enable_shared_from_this<TcpSo
   uint32_t acked_carry_ ABSL_GUARDED_BY(mu_) = 0;  // acked bytes short of a segment
   bool cwnd_limited_ ABSL_GUARDED_BY(mu_) = false;
   bool persist_probing_ ABSL_GUARDED_BY(mu_) = false;
+  uint32_t persist_backoff_ ABSL_GUARDED_BY(mu_) = 0;  // probes since the window closed
+  bool passive_ ABSL_GUARDED_BY(mu_) = false;          // made by a listener
+  bool pingpong_ ABSL_GUARDED_BY(mu_) = false;         // TCP_QUICKACK 0: delay ACKs
   bool in_recovery_ ABSL_GUARDED_BY(mu_) = false;
   uint32_t recover_ ABSL_GUARDED_BY(mu_) = 0;  // RFC 6582 "recover"
   bool in_loss_ ABSL_GUARDED_BY(mu_) = false;  // after an RTO, until snd_una passes it
@@ -393,7 +403,6 @@ class TcpSocket final : public Socket, public std::enable_shared_from_this<TcpSo
   absl::Time persist_at_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
   absl::Time keepalive_at_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
   absl::Time timewait_at_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();  // also FIN-WAIT-2
-  absl::Duration persist_backoff_ ABSL_GUARDED_BY(mu_);
 
   Options options_ ABSL_GUARDED_BY(mu_);
 };

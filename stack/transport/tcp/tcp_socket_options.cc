@@ -27,7 +27,8 @@ constexpr int kMaxTcpKeepIdle = 32767;  // MAX_TCP_KEEPIDLE, seconds
 constexpr int kMaxTcpKeepIntvl = 32767;
 constexpr int kMaxTcpKeepCnt = 127;
 constexpr int kMaxTcpSynCnt = 127;
-constexpr int kMaxWindow = 65535;  // MAX_TCP_WINDOW: TCP_MAXSEG's upper bound
+constexpr int kMaxTcpWindow = 32767;  // MAX_TCP_WINDOW: TCP_MAXSEG's upper bound
+constexpr int kMinTcpMss = 88;        // TCP_MIN_MSS
 
 }  // namespace
 
@@ -47,9 +48,11 @@ int TcpSocket::SetSockOpt(int level, int name, std::span<const uint8_t> value) {
       if (value.size() < sizeof(l)) {
         result = -EINVAL;
       } else {
+        // sk_setsockopt: l_onoff 0 only stops lingering (the time stays); a negative
+        // l_linger is a huge unsigned time, i.e. forever.
         std::memcpy(&l, value.data(), sizeof(l));
         options_.linger = l.l_onoff != 0;
-        options_.linger_seconds = std::max(l.l_linger, 0);
+        if (l.l_onoff != 0) options_.linger_seconds = l.l_linger;
         result = 0;
       }
     } else if (!has_int) {
@@ -69,9 +72,14 @@ int TcpSocket::SetSockOpt(int level, int name, std::span<const uint8_t> value) {
           ArmKeepaliveLocked();
           break;
         case SO_BROADCAST:
+          options_.broadcast = val != 0;  // kept; no effect on TCP, as on Linux
+          break;
         case SO_DONTROUTE:
+          options_.dontroute = val != 0;
+          break;
         case SO_OOBINLINE:
-          break;  // accepted and without effect on TCP, as on Linux
+          options_.oobinline = val != 0;
+          break;
         case SO_PRIORITY:
           if (val < 0 || val > 6) {
             result = -EPERM;
@@ -81,41 +89,48 @@ int TcpSocket::SetSockOpt(int level, int name, std::span<const uint8_t> value) {
           break;
         case SO_RCVBUF:
         case SO_RCVBUFFORCE:
-          options_.rcvbuf = BufferSize(val, name == SO_RCVBUF ? config_.core_rmem_max : INT_MAX / 2,
-                                       kSockMinRcvbuf);
+          // SO_RCVBUF: min(val as unsigned, rmem_max); the FORCE variant: max(val, 0).
+          options_.rcvbuf = name == SO_RCVBUF
+                                ? BufferSize(val, config_.core_rmem_max, kSockMinRcvbuf)
+                                : BufferSize(std::max(val, 0), INT_MAX / 2, kSockMinRcvbuf);
           options_.rcvbuf_locked = true;
           ofo_.SetMaxBytes(ReceiveSpaceLocked());
           break;
         case SO_SNDBUF:
         case SO_SNDBUFFORCE:
-          options_.sndbuf = BufferSize(val, name == SO_SNDBUF ? config_.core_wmem_max : INT_MAX / 2,
-                                       kSockMinSndbuf);
+          options_.sndbuf = name == SO_SNDBUF
+                                ? BufferSize(val, config_.core_wmem_max, kSockMinSndbuf)
+                                : BufferSize(std::max(val, 0), INT_MAX / 2, kSockMinSndbuf);
           options_.sndbuf_locked = true;
           fx.notify = true;
           break;
-        case SO_RCVLOWAT:
-          options_.rcvlowat = val < 0 ? INT_MAX : (val == 0 ? 1 : val);
+        case SO_RCVLOWAT: {
+          // sk_setsockopt (negative: INT_MAX) then tcp_set_rcvlowat: at most half the
+          // largest buffer (tcp_rmem[2], or SO_RCVBUF once the user set it); 0 means 1.
+          const int cap = (options_.rcvbuf_locked ? options_.rcvbuf : config_.rmem_max) / 2;
+          const int v = std::min(val < 0 ? INT_MAX : val, cap);
+          options_.rcvlowat = v == 0 ? 1 : v;
           fx.notify = true;
           break;
+        }
         default:
           result = -ENOPROTOOPT;
       }
     }
   } else if (level == IPPROTO_IP) {
-    if (!has_int && name != IP_TOS) {
-      result = -EINVAL;
-    } else if (name == IP_TTL) {
-      if (val != -1 && (val < 1 || val > 255)) {
+    // do_ip_setsockopt reads an int, or one byte when the value is shorter.
+    const int v = has_int ? val : (value.empty() ? 0 : value[0]);
+    if (name == IP_TTL) {
+      if (value.empty() || (v != -1 && (v < 1 || v > 255))) {
         result = -EINVAL;
       } else {
-        options_.ttl = val;
+        options_.ttl = v;
         result = 0;
       }
     } else if (name == IP_TOS) {
-      // do_ip_setsockopt accepts a char or an int; TCP keeps the ECN bits its own.
-      const int tos = value.size() >= sizeof(int) ? val : (value.empty() ? 0 : value[0]);
-      options_.tos = static_cast<uint8_t>((tos & ~0x03) | (options_.tos & 0x03));
-      result = value.empty() ? -EINVAL : 0;
+      // TCP keeps the ECN bits its own (__ip_sock_set_tos).
+      options_.tos = static_cast<uint8_t>((v & ~0x03) | (options_.tos & 0x03));
+      result = 0;
     }
   } else if (level == IPPROTO_TCP) {
     result = SetTcpOptionLocked(name, value, fx);
@@ -126,6 +141,7 @@ int TcpSocket::SetSockOpt(int level, int name, std::span<const uint8_t> value) {
 
 int TcpSocket::SetTcpOptionLocked(int name, std::span<const uint8_t> value, Effects& fx) {
   if (name == TCP_CONGESTION) {
+    if (value.empty()) return -EINVAL;
     std::string algorithm(reinterpret_cast<const char*>(value.data()),
                           strnlen(reinterpret_cast<const char*>(value.data()),
                                   std::min<size_t>(value.size(), 16)));
@@ -149,15 +165,19 @@ int TcpSocket::SetTcpOptionLocked(int name, std::span<const uint8_t> value, Effe
       return 0;
     case TCP_MAXSEG:
       // do_tcp_setsockopt: 0 resets; else TCP_MIN_MSS (88) .. MAX_TCP_WINDOW.
-      if (val != 0 && (val < 88 || val > kMaxWindow)) return -EINVAL;
+      // Recorded only: the MSS was settled by the handshake (Linux never revisits it).
+      if (val != 0 && (val < kMinTcpMss || val > kMaxTcpWindow)) return -EINVAL;
       options_.user_mss = static_cast<uint16_t>(val);
-      if (IsSynchronized(state_)) UpdateSendMssLocked();
       return 0;
     case TCP_QUICKACK:
-      // Linux: quickack mode, and an ACK owed goes out now.
+      // Linux: 1 leaves the delayed-ACK ("pingpong") mode and sends an ACK owed now;
+      // 0 enters it.
       if (val != 0) {
+        pingpong_ = false;
         quickacks_ = config_.quickack_segments;
         if (ack_pending_) SendAckLocked();
+      } else {
+        pingpong_ = true;
       }
       return 0;
     case TCP_KEEPIDLE:
@@ -206,29 +226,37 @@ int TcpSocket::GetSockOpt(int level, int name, void* value, socklen_t* len) {
       case SO_REUSEADDR: return PutInt(options_.reuse_addr ? 1 : 0, value, len);
       case SO_REUSEPORT: return PutInt(options_.reuse_port ? 1 : 0, value, len);
       case SO_KEEPALIVE: return PutInt(options_.keepalive ? 1 : 0, value, len);
-      case SO_BROADCAST:
-      case SO_DONTROUTE:
-      case SO_OOBINLINE: return PutInt(0, value, len);
+      case SO_BROADCAST: return PutInt(options_.broadcast ? 1 : 0, value, len);
+      case SO_DONTROUTE: return PutInt(options_.dontroute ? 1 : 0, value, len);
+      case SO_OOBINLINE: return PutInt(options_.oobinline ? 1 : 0, value, len);
       case SO_PRIORITY: return PutInt(options_.priority, value, len);
       case SO_RCVBUF: return PutInt(options_.rcvbuf, value, len);
       case SO_SNDBUF: return PutInt(options_.sndbuf, value, len);
       case SO_RCVLOWAT: return PutInt(options_.rcvlowat, value, len);
       case SO_SNDLOWAT: return PutInt(1, value, len);
       case SO_LINGER: {
-        linger l{options_.linger ? 1 : 0, options_.linger_seconds};
+        linger l{options_.linger ? 1 : 0, static_cast<int>(options_.linger_seconds)};
         return PutBytes(&l, sizeof(l), value, len);
       }
       default: return -ENOPROTOOPT;
     }
   }
   if (level == IPPROTO_IP) {
+    int v;
     switch (name) {
-      case IP_TTL: return PutInt(options_.ttl < 0 ? 64 : options_.ttl, value, len);
-      case IP_TOS: return PutInt(options_.tos, value, len);
+      case IP_TTL: v = options_.ttl < 0 ? 64 : options_.ttl; break;
+      case IP_TOS: v = options_.tos; break;
       default: return -ENOPROTOOPT;
     }
+    // do_ip_getsockopt: a buffer shorter than an int gets one byte for 0..255.
+    if (*len > 0 && *len < sizeof(int) && v >= 0 && v <= 255) {
+      const uint8_t byte = static_cast<uint8_t>(v);
+      return PutBytes(&byte, 1, value, len);
+    }
+    return PutInt(v, value, len);
   }
-  if (level != IPPROTO_TCP) return -ENOPROTOOPT;
+  // ip_getsockopt answers any other level with EOPNOTSUPP.
+  if (level != IPPROTO_TCP) return -EOPNOTSUPP;
   switch (name) {
     case TCP_NODELAY: return PutInt(options_.nodelay ? 1 : 0, value, len);
     case TCP_CORK: return PutInt(options_.cork ? 1 : 0, value, len);
@@ -239,7 +267,7 @@ int TcpSocket::GetSockOpt(int level, int name, void* value, socklen_t* len) {
       if (mss == 0) mss = 536;
       return PutInt(mss, value, len);
     }
-    case TCP_QUICKACK: return PutInt(quickacks_ > 0 ? 1 : 0, value, len);
+    case TCP_QUICKACK: return PutInt(pingpong_ ? 0 : 1, value, len);
     case TCP_KEEPIDLE: return PutInt(static_cast<int>(absl::ToInt64Seconds(KeepIdleLocked())), value, len);
     case TCP_KEEPINTVL:
       return PutInt(static_cast<int>(absl::ToInt64Seconds(KeepIntvlLocked())), value, len);
@@ -303,7 +331,7 @@ void TcpSocket::FillTcpInfoLocked(tcp_info* info) const {
   info->tcpi_rttvar = static_cast<uint32_t>(absl::ToInt64Microseconds(rtt_.rttvar()));
   info->tcpi_snd_ssthresh = cc_->ssthresh();
   info->tcpi_snd_cwnd = cc_->cwnd();
-  info->tcpi_advmss = AdvertisedMssLocked();
+  info->tcpi_advmss = AdvertisedMssLocked() - (ts_ok_ ? 12 : 0);
   info->tcpi_reordering = SackScoreboard::kDupThresh;
   info->tcpi_rcv_rtt = static_cast<uint32_t>(absl::ToInt64Microseconds(rcv_rtt_));
   info->tcpi_rcv_space = ReceiveSpaceLocked();

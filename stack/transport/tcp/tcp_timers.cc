@@ -67,7 +67,8 @@ void TcpSocket::OnTimer(absl::Time now) {
 void TcpSocket::RetransmitTimeoutLocked(Effects& fx) {
   const absl::Time now = protocol_.clock().Now();
   rto_at_ = absl::InfiniteFuture();
-  if (state_ == TcpState::kSynSent || state_ == TcpState::kSynReceived) {
+  if (state_ == TcpState::kSynSent || state_ == TcpState::kSynReceived || snd_una_ == iss_) {
+    // The SYN (or SYN-ACK) itself is unacknowledged, also after a close in SYN-RECEIVED.
     const bool active = state_ == TcpState::kSynSent;
     const int limit = active ? (options_.syn_count > 0 ? options_.syn_count : config_.syn_retries)
                              : config_.synack_retries;
@@ -86,7 +87,9 @@ void TcpSocket::RetransmitTimeoutLocked(Effects& fx) {
     return;
   }
   if (snd_una_ == snd_max_) return;
-  if (first_rto_ == absl::InfiniteFuture()) first_rto_ = now;
+  // When the oldest unacknowledged data went out: the timer was armed then (Linux
+  // retrans_stamp), which TCP_USER_TIMEOUT counts from.
+  if (first_rto_ == absl::InfiniteFuture()) first_rto_ = now - rtt_.rto();
   ++retransmits_;
   // Linux tcp_write_timeout: tcp_retries2 (tcp_orphan_retries for orphans), or
   // TCP_USER_TIMEOUT measured from the first unanswered retransmission.
@@ -113,6 +116,10 @@ void TcpSocket::RetransmitTimeoutLocked(Effects& fx) {
   snd_nxt_ = snd_una_;
   PushLocked();
   rto_at_ = now + rtt_.rto();
+  if (options_.user_timeout > absl::ZeroDuration()) {
+    // Linux tcp_clamp_rto_to_user_timeout: never sleep past the user timeout.
+    rto_at_ = std::min(rto_at_, first_rto_ + options_.user_timeout);
+  }
 }
 
 void TcpSocket::PersistTimeoutLocked(Effects& fx) {
@@ -145,9 +152,10 @@ void TcpSocket::PersistTimeoutLocked(Effects& fx) {
   stats_.TCPWindowProbes.Inc();
   SendControlLocked(kTcpAck, snd_una_ - 1);
   ++probes_out_;
+  ++persist_backoff_;
   persist_probing_ = true;
-  const absl::Duration interval =
-      std::min(rtt_.rto() * (1 << std::min<uint32_t>(probes_out_, 10)), RttEstimator::kMaxRto);
+  const absl::Duration interval = std::min(
+      rtt_.rto() * (1 << std::min<uint32_t>(persist_backoff_, 10)), RttEstimator::kMaxRto);
   persist_at_ = now + interval;
 }
 

@@ -1,0 +1,148 @@
+// The interposed socket calls: socket, bind, listen, accept, accept4, connect, shutdown,
+// getsockname, getpeername, getsockopt, setsockopt. Kernel descriptors go straight to the
+// C library.
+#undef _FORTIFY_SOURCE
+#include <sys/socket.h>
+
+#include "shim/fd_ops.h"
+#include "shim/interpose_common.h"
+#include "shim/real_calls.h"
+#include "shim/sockaddr.h"
+#include "shim/socket_ops.h"
+
+namespace netshim::shim {
+namespace {
+
+// Only IPv4 stream and datagram sockets are the stack's; the flags belong to the
+// descriptor and are masked first. Anything else (AF_UNIX, AF_NETLINK, raw, a type with
+// stray bits the kernel will refuse) is the kernel's.
+bool StackServes(int domain, int type) {
+  if (domain != AF_INET) return false;
+  const int base = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
+  return base == SOCK_STREAM || base == SOCK_DGRAM;
+}
+
+int OpenStackSocket(int type, int protocol) {
+  if (InForkedChild()) return RefuseInChild(-1);
+  int error = 0;
+  std::shared_ptr<Socket> socket = EnsureStack().CreateSocket(type, protocol, &error);
+  if (!socket) return error;
+  return InstallSocket(Fds(), MakeOpenSocket(std::move(socket), (type & SOCK_NONBLOCK) != 0),
+                       (type & SOCK_CLOEXEC) != 0);
+}
+
+int Accept(OpenSocket& listener, sockaddr* addr, socklen_t* len, int flags) {
+  // __sys_accept4_file: "if (flags & ~(SOCK_CLOEXEC | SOCK_NONBLOCK)) return -EINVAL".
+  if (flags & ~(SOCK_CLOEXEC | SOCK_NONBLOCK)) return -EINVAL;
+  SocketAddress peer;
+  int error = 0;
+  std::shared_ptr<Socket> child = AcceptConnection(listener, &peer, &error);
+  if (!child) return error;
+  const int fd = InstallSocket(Fds(), MakeOpenSocket(std::move(child), flags & SOCK_NONBLOCK),
+                               (flags & SOCK_CLOEXEC) != 0);
+  if (fd < 0 || addr == nullptr) return fd;
+  // do_accept copies the address after accepting: a bad buffer costs the connection.
+  if (const int r = WriteSocketAddress(peer, addr, len); r < 0) {
+    CloseFd(Fds(), fd);
+    return r;
+  }
+  return fd;
+}
+
+}  // namespace
+}  // namespace netshim::shim
+
+using netshim::shim::CallResult;
+using netshim::shim::StackSocket;
+
+extern "C" {
+
+int socket(int domain, int type, int protocol) noexcept {
+  if (!netshim::shim::StackServes(domain, type) || netshim::shim::StartingStack()) {
+    return netshim::real::socket(domain, type, protocol);
+  }
+  CallResult result;
+  return result(netshim::shim::OpenStackSocket(type, protocol));
+}
+
+int bind(int fd, const sockaddr* addr, socklen_t len) noexcept {
+  auto s = StackSocket(fd);
+  if (!s) return netshim::real::bind(fd, addr, len);
+  CallResult result;
+  NETSHIM_REFUSE_IN_CHILD(fd, result);
+  return result(netshim::BindSocket(*s, addr, len));
+}
+
+int listen(int fd, int backlog) noexcept {
+  auto s = StackSocket(fd);
+  if (!s) return netshim::real::listen(fd, backlog);
+  CallResult result;
+  NETSHIM_REFUSE_IN_CHILD(fd, result);
+  return result(netshim::ListenSocket(*s, backlog));
+}
+
+int accept(int fd, sockaddr* addr, socklen_t* len) {
+  auto s = StackSocket(fd);
+  if (!s) return netshim::real::accept(fd, addr, len);
+  CallResult result;
+  NETSHIM_REFUSE_IN_CHILD(fd, result);
+  return result(netshim::shim::Accept(*s, addr, len, 0));
+}
+
+int accept4(int fd, sockaddr* addr, socklen_t* len, int flags) {
+  auto s = StackSocket(fd);
+  if (!s) return netshim::real::accept4(fd, addr, len, flags);
+  CallResult result;
+  NETSHIM_REFUSE_IN_CHILD(fd, result);
+  return result(netshim::shim::Accept(*s, addr, len, flags));
+}
+
+int connect(int fd, const sockaddr* addr, socklen_t len) {
+  auto s = StackSocket(fd);
+  if (!s) return netshim::real::connect(fd, addr, len);
+  CallResult result;
+  NETSHIM_REFUSE_IN_CHILD(fd, result);
+  return result(netshim::ConnectSocket(*s, addr, len));
+}
+
+int shutdown(int fd, int how) noexcept {
+  auto s = StackSocket(fd);
+  if (!s) return netshim::real::shutdown(fd, how);
+  CallResult result;
+  NETSHIM_REFUSE_IN_CHILD(fd, result);
+  return result(netshim::ShutdownSocket(*s, how));
+}
+
+int getsockname(int fd, sockaddr* addr, socklen_t* len) noexcept {
+  auto s = StackSocket(fd);
+  if (!s) return netshim::real::getsockname(fd, addr, len);
+  CallResult result;
+  NETSHIM_REFUSE_IN_CHILD(fd, result);
+  return result(netshim::SocketName(*s, false, addr, len));
+}
+
+int getpeername(int fd, sockaddr* addr, socklen_t* len) noexcept {
+  auto s = StackSocket(fd);
+  if (!s) return netshim::real::getpeername(fd, addr, len);
+  CallResult result;
+  NETSHIM_REFUSE_IN_CHILD(fd, result);
+  return result(netshim::SocketName(*s, true, addr, len));
+}
+
+int getsockopt(int fd, int level, int name, void* value, socklen_t* len) noexcept {
+  auto s = StackSocket(fd);
+  if (!s) return netshim::real::getsockopt(fd, level, name, value, len);
+  CallResult result;
+  NETSHIM_REFUSE_IN_CHILD(fd, result);
+  return result(netshim::GetSocketOption(*s, level, name, value, len));
+}
+
+int setsockopt(int fd, int level, int name, const void* value, socklen_t len) noexcept {
+  auto s = StackSocket(fd);
+  if (!s) return netshim::real::setsockopt(fd, level, name, value, len);
+  CallResult result;
+  NETSHIM_REFUSE_IN_CHILD(fd, result);
+  return result(netshim::SetSocketOption(*s, level, name, value, len));
+}
+
+}  // extern "C"

@@ -1,0 +1,138 @@
+#include "shim/runtime.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdlib>
+#include <string>
+
+#include "absl/base/call_once.h"
+#include "shim/real_calls.h"
+#include "shim/shim_config.h"
+#include "stack/link/link_builder.h"
+#include "stack/runtime/clock.h"
+#include "stack/runtime/log.h"
+
+namespace netshim::shim {
+namespace {
+
+thread_local bool t_starting = false;
+std::atomic<bool> g_forked_child{false};
+std::atomic<bool> g_child_refusal_logged{false};
+std::atomic<Stack*> g_stack{nullptr};
+absl::once_flag g_start_once;
+// Written once before g_stack is published, read after it.
+const Config* g_config = nullptr;
+
+ExitDrain& Drain() {
+  static ExitDrain* drain = new ExitDrain();  // never destroyed: used by exit handlers
+  return *drain;
+}
+
+void WriteStderr(const std::string& text) {
+  size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t n = real::write(STDERR_FILENO, text.data() + done, text.size() - done);
+    if (n <= 0) {
+      if (n < 0 && errno == EINTR) continue;
+      return;
+    }
+    done += static_cast<size_t>(n);
+  }
+}
+
+[[noreturn]] void StopProgram(int status, const absl::Status& why) {
+  WriteStderr(FatalLine(why));
+  _exit(status);
+}
+
+void OnForkChild() { g_forked_child.store(true, std::memory_order_release); }
+
+// atexit: Linux closes every descriptor of an exiting process and keeps delivering; here
+// the process waits for that (bounded), then shows the counters if asked and stops the
+// dispatch thread before static destructors run.
+void OnExit() {
+  if (InForkedChild()) return;
+  Stack* stack = g_stack.load(std::memory_order_acquire);
+  if (stack == nullptr) return;
+  Fds().ForEach([](int, const std::shared_ptr<OpenSocket>& s) { s->CloseNow(); });
+  if (!Drain().Wait(g_config->exit_timeout)) {
+    NETSHIM_LOG(kWarn, "exit: {} connection(s) still sending after {}; giving up",
+                Drain().Pending(), absl::FormatDuration(g_config->exit_timeout));
+  }
+  if (g_config->stats) WriteStderr(stack->stats().FormatTable());
+  stack->Stop();
+}
+
+void StartStack() {
+  t_starting = true;
+  absl::StatusOr<Config> config = LoadShimConfig(::getenv);
+  if (!config.ok()) StopProgram(kExitBadConfig, config.status());
+  SetLogLevel(config->log_level);
+  if (config->log_file) {
+    if (absl::Status s = SetLogFile(*config->log_file); !s.ok()) StopProgram(kExitBadConfig, s);
+  }
+  if (config->threads > 1) {
+    NETSHIM_LOG(kWarn, "NETSHIM_THREADS={}: the stack runs one dispatch thread for now",
+                config->threads);
+  }
+  const LinkConfig link = LinkConfigFor(*config);
+  absl::StatusOr<std::unique_ptr<Stack>> stack =
+      Stack::Create(StackOptionsFor(*config), [&link](BufferPool* pool, LinkStats* stats) {
+        return BuildLink(link, pool, stats, MonotonicClock::Get());
+      });
+  if (!stack.ok()) StopProgram(kExitNoStack, stack.status());
+  // The dispatch thread inherits this mask: with every signal blocked there, the program's
+  // signals reach its own threads, whose blocking calls they must interrupt (EINTR).
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &old);
+  const absl::Status started = (*stack)->Start();
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  if (!started.ok()) StopProgram(kExitNoStack, started);
+  g_config = new Config(*std::move(config));
+  pthread_atfork(nullptr, nullptr, OnForkChild);
+  std::atexit(OnExit);
+  g_stack.store(stack->release(), std::memory_order_release);
+  t_starting = false;
+}
+
+}  // namespace
+
+FdTable& Fds() {
+  static FdTable* table = new FdTable();
+  return *table;
+}
+
+Stack& EnsureStack() {
+  absl::call_once(g_start_once, StartStack);
+  return *g_stack.load(std::memory_order_acquire);
+}
+
+bool StartingStack() { return t_starting; }
+
+bool InForkedChild() { return g_forked_child.load(std::memory_order_acquire); }
+
+std::shared_ptr<OpenSocket> MakeOpenSocket(std::shared_ptr<Socket> socket, bool nonblocking) {
+  return std::make_shared<OpenSocket>(
+      std::move(socket), nonblocking, [](const std::shared_ptr<Socket>& s) {
+        if (InForkedChild()) return;  // the parent's socket: closing it there is theirs
+        s->Close();
+        if (s->type() == SOCK_STREAM) Drain().Track(s);
+      });
+}
+
+int RefuseInChild(int fd) {
+  if (!g_child_refusal_logged.exchange(true)) {
+    WriteStderr(fmt::format(
+        "netshim: fd {} is a socket of the parent process's stack; after fork() without exec "
+        "only close() works on it\n",
+        fd));
+  }
+  return -EOPNOTSUPP;
+}
+
+}  // namespace netshim::shim

@@ -1,0 +1,429 @@
+// Data transfer, segment by segment: ACK clocking (RFC 1122 4.2.3.2, RFC 5681 4.2), Linux's
+// quick-ACK start and 40 ms delayed ACK, out-of-order data with SACK (RFC 2018) and D-SACK
+// (RFC 2883), the receive window (RFC 9293 3.8.6.2.2) down to zero and its probes,
+// the persist timer (RFC 9293 3.8.6.1), Nagle (RFC 896, Linux's Minshall variant),
+// TCP_NODELAY, TCP_CORK and PAWS (RFC 7323 5).
+#include <netinet/in.h>
+#include <poll.h>
+
+#include "stack/runtime/timer_wheel.h"
+#include "stack/transport/tcp/seq.h"
+#include "tests/packet/tcp_segment_builder.h"
+
+namespace netshim::testing {
+namespace {
+
+constexpr uint16_t kPort = 80;
+constexpr uint32_t kMss = 1448;  // 1460 less the timestamp option
+
+class TcpDataTest : public TcpPacketTest {
+ protected:
+  // A passive open with everything offered (TS, SACK, window scale 7).
+  std::shared_ptr<TcpSocket> Open(TcpPeer& peer, const TcpOptions& syn = SynOptions()) {
+    auto s = PassiveOpen(peer, syn);
+    EXPECT_TRUE(s);
+    return s;
+  }
+  // Linux starts in quick-ACK mode (TCP_MAX_QUICKACKS = 16 segments acked at once); this
+  // spends it with small segments, each acknowledged at once.
+  void SpendQuickAcks(TcpPeer& peer) {
+    for (int i = 0; i < 16; ++i) {
+      peer.Data(10);
+      const std::vector<ParsedTcp> acks = peer.TakeAndObserve();
+      ASSERT_EQ(acks.size(), 1u) << "quick ACK " << i;
+      EXPECT_SEGMENT(acks[0], kTcpAck, peer.rcv_nxt, peer.snd_nxt);
+    }
+  }
+  // Sends `n` bytes of data so that the stack's application reads nothing of it; every ACK
+  // in between is observed.
+  std::vector<ParsedTcp> SendSegments(TcpPeer& peer, int count, size_t size) {
+    std::vector<ParsedTcp> acks;
+    for (int i = 0; i < count; ++i) {
+      peer.Data(size);
+      for (auto& s : peer.TakeAndObserve()) acks.push_back(s);
+    }
+    return acks;
+  }
+};
+
+TEST_F(TcpDataTest, QuickAcksAtStart) {
+  TcpPeer peer(this, 40000, kPort);
+  auto s = Open(peer);
+  for (int i = 0; i < 5; ++i) {
+    peer.Data(100);
+    const ParsedTcp ack = peer.TakeOneAndObserve();
+    EXPECT_SEGMENT(ack, kTcpAck, peer.stack_isn + 1, peer.isn + 1 + 100 * (i + 1));
+    ASSERT_TRUE(ack.ts());
+    EXPECT_EQ(ack.ts()->echo, peer.tsval - 1);  // the segment just received
+  }
+  EXPECT_EQ(Read(*s).size(), 500u);
+}
+
+TEST_F(TcpDataTest, DelayedAckAfter40MsOnceQuickAcksAreSpent) {
+  TcpPeer peer(this, 40000, kPort);
+  auto s = Open(peer);
+  SpendQuickAcks(peer);
+  peer.Data(10);
+  ExpectNothingSent("a single small segment is acked later");
+  Advance(absl::Milliseconds(39));
+  ExpectNothingSent("39 ms");
+  Advance(absl::Milliseconds(1));
+  const ParsedTcp ack = peer.TakeOneAndObserve();
+  EXPECT_SEGMENT(ack, kTcpAck, peer.stack_isn + 1, peer.snd_nxt);
+  EXPECT_EQ(stats().tcp.DelayedACKs.value(), 1u);
+  Advance(absl::Seconds(1));
+  ExpectNothingSent("one ACK is enough");
+}
+
+TEST_F(TcpDataTest, AckEverySecondFullSizedSegment) {
+  TcpPeer peer(this, 40000, kPort);
+  auto s = Open(peer);
+  SpendQuickAcks(peer);
+  for (int i = 1; i <= 6; ++i) {
+    peer.Data(kMss);
+    const std::vector<ParsedTcp> acks = peer.TakeAndObserve();
+    if (i % 2 == 1) {
+      EXPECT_TRUE(acks.empty()) << "segment " << i << " acked alone";
+    } else {
+      ASSERT_EQ(acks.size(), 1u) << "segment " << i;
+      EXPECT_SEGMENT(acks[0], kTcpAck, peer.stack_isn + 1, peer.snd_nxt);
+    }
+  }
+  EXPECT_EQ(s->BytesReadable(), static_cast<int>(16 * 10 + 6 * kMss));
+}
+
+TEST_F(TcpDataTest, OutOfOrderGetsImmediateDupAckWithSackBlocksInRfc2018Order) {
+  TcpPeer peer(this, 40000, kPort);
+  auto s = Open(peer);
+  SpendQuickAcks(peer);
+  const uint32_t base = peer.snd_nxt;  // rcv_nxt of the stack
+  auto send_at = [&](uint32_t offset, size_t len) {
+    TcpSpec spec = peer.Spec(kTcpAck | kTcpPsh);
+    spec.seq = base + offset;
+    spec.payload = Pattern(len, offset);
+    peer.Send(spec);
+  };
+  // [0,100) is lost; [100,200) arrives: a duplicate ACK at once, SACKing it.
+  send_at(100, 100);
+  ParsedTcp dup = TakeOne();
+  EXPECT_SEGMENT(dup, kTcpAck, peer.stack_isn + 1, base);
+  EXPECT_EQ(dup.sacks(), (std::vector<SackBlock>{{base + 100, base + 200}}));
+  // Layout NOP NOP TS NOP NOP SACK: 20 + 12 + 12 bytes.
+  EXPECT_EQ(dup.header.header_length, 44);
+  EXPECT_EQ(dup.raw_options[12], kTcpOptNop);
+  EXPECT_EQ(dup.raw_options[13], kTcpOptNop);
+  EXPECT_EQ(dup.raw_options[14], kTcpOptSack);
+  EXPECT_EQ(dup.raw_options[15], 10);
+
+  // [300,400): the block with the newest segment first (RFC 2018 4), then the older one.
+  send_at(300, 100);
+  dup = TakeOne();
+  EXPECT_SEGMENT(dup, kTcpAck, peer.stack_isn + 1, base);
+  EXPECT_EQ(dup.sacks(), (std::vector<SackBlock>{{base + 300, base + 400}, {base + 100, base + 200}}));
+  // [500,600), then [200,300) which joins the first two blocks: it leads the list.
+  send_at(500, 100);
+  dup = TakeOne();
+  EXPECT_EQ(dup.sacks(), (std::vector<SackBlock>{{base + 500, base + 600},
+                                                 {base + 300, base + 400},
+                                                 {base + 100, base + 200}}));
+  send_at(200, 100);
+  dup = TakeOne();
+  EXPECT_SEGMENT(dup, kTcpAck, peer.stack_isn + 1, base);
+  EXPECT_EQ(dup.sacks(), (std::vector<SackBlock>{{base + 100, base + 400}, {base + 500, base + 600}}));
+  EXPECT_EQ(s->BytesReadable(), 160);  // only what came in order
+
+  // Filling the first hole: an immediate ACK up to the next hole, SACKing what remains.
+  send_at(0, 100);
+  ParsedTcp ack = TakeOne();
+  EXPECT_SEGMENT(ack, kTcpAck, peer.stack_isn + 1, base + 400);
+  EXPECT_EQ(ack.sacks(), (std::vector<SackBlock>{{base + 500, base + 600}}));
+  // And the last hole: everything acknowledged at once, no SACK left.
+  send_at(400, 100);
+  ack = TakeOne();
+  EXPECT_SEGMENT(ack, kTcpAck, peer.stack_isn + 1, base + 600);
+  EXPECT_TRUE(ack.sacks().empty()) << Describe(ack);
+  EXPECT_EQ(ack.header.header_length, 32);
+  const Bytes data = Read(*s);
+  ASSERT_EQ(data.size(), 160u + 600u);
+  EXPECT_EQ(Bytes(data.begin() + 160, data.end()), Pattern(600));
+}
+
+TEST_F(TcpDataTest, DuplicateSegmentIsReportedWithDsack) {
+  TcpPeer peer(this, 40000, kPort);
+  auto s = Open(peer);
+  const uint32_t start = peer.snd_nxt;
+  peer.Data(100);
+  peer.TakeOneAndObserve();
+  // The same segment again (our ACK was lost, say): RFC 2883 4.1, a D-SACK block for it.
+  TcpSpec dup = peer.Spec(kTcpAck | kTcpPsh);
+  dup.seq = start;
+  dup.payload = Pattern(100);
+  peer.Send(dup);
+  const ParsedTcp ack = TakeOne();
+  EXPECT_SEGMENT(ack, kTcpAck, peer.stack_isn + 1, start + 100);
+  EXPECT_EQ(ack.sacks(), (std::vector<SackBlock>{{start, start + 100}})) << Describe(ack);
+  EXPECT_EQ(s->BytesReadable(), 100);
+}
+
+TEST_F(TcpDataTest, PartlyDuplicateSegmentIsReportedWithDsack) {
+  TcpPeer peer(this, 40000, kPort);
+  auto s = Open(peer);
+  const uint32_t start = peer.snd_nxt;
+  peer.Data(100);
+  peer.TakeOneAndObserve();
+  // [50,200): the first half is old. RFC 2883 4.1.
+  TcpSpec seg = peer.Spec(kTcpAck | kTcpPsh);
+  seg.seq = start + 50;
+  seg.payload = Pattern(150, 50);
+  peer.snd_nxt = start + 200;
+  peer.Send(seg);
+  const ParsedTcp ack = TakeOne();
+  EXPECT_SEGMENT(ack, kTcpAck, peer.stack_isn + 1, start + 200);
+  EXPECT_EQ(ack.sacks(), (std::vector<SackBlock>{{start + 50, start + 100}})) << Describe(ack);
+  EXPECT_EQ(Read(*s), Pattern(200));
+}
+
+TEST_F(TcpDataTest, WindowShrinksAsDataQueuesAndUpdatesAfterRead) {
+  TcpPeer peer(this, 40000, kPort);
+  auto s = Open(peer);
+  std::vector<ParsedTcp> acks = SendSegments(peer, 24, kMss);
+  ASSERT_GE(acks.size(), 12u);
+  // Each ACK offers a window that ends at the same right edge (never shrinking, RFC 9293
+  // 3.8.6.2.2), so the field falls as data waits unread.
+  const uint32_t edge = acks.front().ack() + (uint32_t{acks.front().window()} << 7);
+  for (size_t i = 1; i < acks.size(); ++i) {
+    EXPECT_LE(acks[i].window(), acks[i - 1].window()) << "ACK " << i;
+    EXPECT_TRUE(SeqGeq(acks[i].ack() + (uint32_t{acks[i].window()} << 7), edge)) << "ACK " << i;
+  }
+  EXPECT_LT(acks.back().window(), acks.front().window() - (20 * kMss >> 7));
+  Advance(absl::Milliseconds(40));  // any ACK still owed
+  peer.TakeAndObserve();
+  const uint16_t before = acks.back().window();
+
+  // Reading it all frees more than half the buffer: a window update goes out at once
+  // (Linux tcp_cleanup_rbuf).
+  EXPECT_EQ(Read(*s).size(), 24 * kMss);
+  const ParsedTcp update = peer.TakeOneAndObserve();
+  EXPECT_SEGMENT(update, kTcpAck, peer.stack_isn + 1, peer.snd_nxt);
+  EXPECT_GE(update.window(), 2 * before);
+  EXPECT_GE(uint32_t{update.window()} << 7, 60000u);
+  EXPECT_TRUE(update.payload.empty());
+
+  // A small read later frees little: no update for it.
+  peer.Data(100);
+  peer.TakeAndObserve();
+  Advance(absl::Milliseconds(40));
+  peer.TakeAndObserve();
+  EXPECT_EQ(Read(*s).size(), 100u);
+  ExpectNothingSent("a read that frees little");
+}
+
+TEST_F(TcpDataTest, ZeroWindowWhenPeerFillsTheBufferThenProbesAndUpdate) {
+  TcpPeer peer(this, 40000, kPort);
+  auto s = Open(peer);
+  peer.Data(kMss);
+  ParsedTcp last = peer.TakeOneAndObserve();
+  uint32_t edge = last.ack() + (uint32_t{last.window()} << 7);
+  for (int guard = 0; guard < 200 && SeqLt(peer.snd_nxt, edge); ++guard) {
+    const uint32_t room = edge - peer.snd_nxt;
+    peer.Data(std::min(room, kMss));
+    for (auto& a : peer.TakeAndObserve()) {
+      last = a;
+      edge = SeqMax(edge, a.ack() + (uint32_t{a.window()} << 7));
+    }
+  }
+  Advance(absl::Milliseconds(40));
+  for (auto& a : peer.TakeAndObserve()) last = a;
+  // The buffer (half of SO_RCVBUF's 128 KiB) is full: the window is zero.
+  EXPECT_SEGMENT(last, kTcpAck, peer.stack_isn + 1, peer.snd_nxt);
+  EXPECT_EQ(last.window(), 0) << Describe(last);
+  const int queued = s->BytesReadable();
+  EXPECT_GE(queued, 60000);
+
+  // The peer's zero-window probe (Linux: an ACK at snd_una - 1) gets an ACK with window 0.
+  TcpSpec probe = peer.Spec(kTcpAck);
+  probe.seq = peer.snd_nxt - 1;
+  peer.Send(probe);
+  ParsedTcp answer = TakeOne();
+  EXPECT_SEGMENT(answer, kTcpAck, peer.stack_isn + 1, peer.snd_nxt);
+  EXPECT_EQ(answer.window(), 0);
+  // A probe carrying one byte at the edge (BSD style) is not taken, and gets the same.
+  TcpSpec byte_probe = peer.Spec(kTcpAck);
+  byte_probe.payload = {0x42};
+  peer.Send(byte_probe);
+  answer = TakeOne();
+  EXPECT_SEGMENT(answer, kTcpAck, peer.stack_isn + 1, peer.snd_nxt);
+  EXPECT_EQ(answer.window(), 0);
+  EXPECT_EQ(s->BytesReadable(), queued);
+
+  // The application reads: the window opens with an update.
+  EXPECT_EQ(Read(*s).size(), static_cast<size_t>(queued));
+  const ParsedTcp update = peer.TakeOneAndObserve();
+  EXPECT_SEGMENT(update, kTcpAck, peer.stack_isn + 1, peer.snd_nxt);
+  EXPECT_GE(uint32_t{update.window()} << 7, 60000u) << Describe(update);
+}
+
+TEST_F(TcpDataTest, PersistProbesBackOffWhilePeerWindowIsZeroAndDataResumes) {
+  TcpPeer peer(this, 40000, kPort);
+  auto listener = Listen(kPort);
+  peer.Syn(SynOptions());
+  peer.TakeOneAndObserve();
+  peer.window = 0;  // the handshake's ACK closes the window
+  peer.Ack();
+  auto s = Accept(*listener);
+  ASSERT_TRUE(s);
+  // TCP_NODELAY: only the window may hold the data here.
+  ASSERT_EQ(SetInt(*s, IPPROTO_TCP, TCP_NODELAY, 1), 0);
+  ASSERT_EQ(Write(*s, 1000), 1000);
+  ExpectNothingSent("no window");
+
+  // Probes at the RTO (1 s: no RTT sample yet), backing off 2, 4, 8 s (Linux
+  // tcp_probe0_when), each answered by the peer with its window still zero.
+  absl::Duration expected = absl::Seconds(1);
+  for (int i = 0; i < 4; ++i) {
+    const auto at = RunUntilSegment(absl::Seconds(30));
+    ASSERT_TRUE(at) << "probe " << i + 1;
+    EXPECT_GE(*at, expected) << "probe " << i + 1;
+    EXPECT_LE(*at, expected + TimerWheel::MaxLateness(expected)) << "probe " << i + 1;
+    const ParsedTcp probe = peer.TakeOneAndObserve();
+    // Linux tcp_xmit_probe_skb: no data, seq = snd_una - 1.
+    EXPECT_SEGMENT(probe, kTcpAck, peer.stack_isn, peer.snd_nxt);
+    EXPECT_TRUE(probe.payload.empty());
+    peer.Ack();
+    ExpectNothingSent("the answer to a probe");
+    expected *= 2;
+  }
+  EXPECT_EQ(stats().tcp.TCPWindowProbes.value(), 4u);
+
+  // The window opens: the data goes at once.
+  peer.window = 65535;
+  peer.Ack();
+  const ParsedTcp data = peer.TakeOneAndObserve();
+  EXPECT_SEGMENT(data, kTcpAck | kTcpPsh, peer.stack_isn + 1, peer.snd_nxt);
+  EXPECT_EQ(data.payload, Pattern(1000));
+}
+
+TEST_F(TcpDataTest, FirstSmallWriteIsNeverHeldByNagle) {
+  // Nagle holds a small segment only while another small one is unacknowledged (Linux
+  // tcp_nagle_check needs packets_out). Several connections, so that ISNs in every half
+  // of the sequence space are tried.
+  auto listener = Listen(kPort, 64);
+  for (uint16_t i = 0; i < 16; ++i) {
+    TcpPeer peer(this, static_cast<uint16_t>(41000 + i), kPort);
+    auto s = PassiveOpen(peer, SynOptions(), listener.get());
+    ASSERT_TRUE(s);
+    ASSERT_EQ(Write(*s, 100), 100);
+    const std::vector<ParsedTcp> segs = peer.TakeAndObserve();
+    ASSERT_EQ(segs.size(), 1u) << "connection " << i << " ISN " << peer.stack_isn;
+    EXPECT_EQ(segs[0].payload.size(), 100u);
+  }
+}
+
+TEST_F(TcpDataTest, NagleHoldsSmallWritesWhileSmallSegmentUnacked) {
+  TcpPeer peer(this, 40000, kPort);
+  auto s = Open(peer);
+  // One small segment sent and acknowledged first (TCP_NODELAY for it).
+  ASSERT_EQ(SetInt(*s, IPPROTO_TCP, TCP_NODELAY, 1), 0);
+  ASSERT_EQ(Write(*s, 10), 10);
+  peer.TakeOneAndObserve();
+  peer.Ack();
+  ASSERT_EQ(SetInt(*s, IPPROTO_TCP, TCP_NODELAY, 0), 0);
+
+  ASSERT_EQ(Write(*s, 100), 100);
+  const ParsedTcp first = peer.TakeOneAndObserve();
+  EXPECT_SEGMENT(first, kTcpAck | kTcpPsh, peer.stack_isn + 11, peer.snd_nxt);
+  EXPECT_EQ(first.payload.size(), 100u);
+  ASSERT_EQ(Write(*s, 100), 100);
+  ASSERT_EQ(Write(*s, 50), 50);
+  ExpectNothingSent("Nagle: a small segment is in flight");
+  peer.Ack();
+  const ParsedTcp second = peer.TakeOneAndObserve();
+  EXPECT_SEGMENT(second, kTcpAck | kTcpPsh, peer.stack_isn + 111, peer.snd_nxt);
+  EXPECT_EQ(second.payload.size(), 150u);
+  // A full-sized segment is never held.
+  ASSERT_EQ(Write(*s, kMss + 10), static_cast<ssize_t>(kMss + 10));
+  const std::vector<ParsedTcp> segs = peer.TakeAndObserve();
+  ASSERT_EQ(segs.size(), 1u);
+  EXPECT_EQ(segs[0].payload.size(), kMss);
+}
+
+TEST_F(TcpDataTest, NodelaySendsEverySmallWriteAtOnce) {
+  TcpPeer peer(this, 40000, kPort);
+  auto s = Open(peer);
+  ASSERT_EQ(SetInt(*s, IPPROTO_TCP, TCP_NODELAY, 1), 0);
+  uint32_t seq = peer.stack_isn + 1;
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(Write(*s, 100), 100);
+    const ParsedTcp seg = peer.TakeOneAndObserve();
+    EXPECT_SEGMENT(seg, kTcpAck | kTcpPsh, seq, peer.snd_nxt);
+    EXPECT_EQ(seg.payload.size(), 100u);
+    seq += 100;
+  }
+}
+
+TEST_F(TcpDataTest, CorkHoldsPartialSegmentsUntilUncorked) {
+  TcpPeer peer(this, 40000, kPort);
+  auto s = Open(peer);
+  ASSERT_EQ(SetInt(*s, IPPROTO_TCP, TCP_NODELAY, 1), 0);
+  ASSERT_EQ(Write(*s, 10), 10);
+  peer.TakeOneAndObserve();
+  peer.Ack();
+  ASSERT_EQ(SetInt(*s, IPPROTO_TCP, TCP_NODELAY, 0), 0);
+
+  ASSERT_EQ(SetInt(*s, IPPROTO_TCP, TCP_CORK, 1), 0);
+  ASSERT_EQ(Write(*s, 100), 100);
+  ASSERT_EQ(Write(*s, 100), 100);
+  ExpectNothingSent("corked");
+  // Full segments still go; only the partial tail waits.
+  ASSERT_EQ(Write(*s, 2 * kMss), static_cast<ssize_t>(2 * kMss));
+  std::vector<ParsedTcp> segs = peer.TakeAndObserve();
+  ASSERT_EQ(segs.size(), 2u);
+  EXPECT_EQ(segs[0].payload.size(), kMss);
+  EXPECT_EQ(segs[1].payload.size(), kMss);
+  EXPECT_EQ(segs[0].seq(), peer.stack_isn + 11);
+  peer.Ack();
+  ExpectNothingSent("still corked");
+  // Uncorking sends the 200-byte tail.
+  ASSERT_EQ(SetInt(*s, IPPROTO_TCP, TCP_CORK, 0), 0);
+  const ParsedTcp tail = peer.TakeOneAndObserve();
+  EXPECT_SEGMENT(tail, kTcpAck | kTcpPsh, peer.stack_isn + 11 + 2 * kMss, peer.snd_nxt);
+  EXPECT_EQ(tail.payload.size(), 200u);
+}
+
+TEST_F(TcpDataTest, PawsDropsSegmentWithOldTimestamp) {
+  TcpPeer peer(this, 40000, kPort);
+  auto s = Open(peer);
+  peer.Data(100);
+  peer.TakeOneAndObserve();
+  // A segment whose TSval is older than the last one seen (RFC 7323 5.3 R1): dropped, and
+  // answered with a duplicate ACK.
+  TcpSpec old = peer.Spec(kTcpAck | kTcpPsh);
+  old.options.timestamps->value = peer.tsval - 100;
+  old.payload = Pattern(50);
+  peer.Send(old);
+  const ParsedTcp dup = TakeOne();
+  EXPECT_SEGMENT(dup, kTcpAck, peer.stack_isn + 1, peer.snd_nxt);
+  EXPECT_EQ(stats().tcp.PAWSEstab.value(), 1u);
+  EXPECT_EQ(s->BytesReadable(), 100);
+  // The same data with a current timestamp is taken.
+  peer.Data(Pattern(50));
+  const ParsedTcp ack = peer.TakeOneAndObserve();
+  EXPECT_SEGMENT(ack, kTcpAck, peer.stack_isn + 1, peer.snd_nxt);
+  EXPECT_EQ(s->BytesReadable(), 150);
+}
+
+TEST_F(TcpDataTest, DataReceivedIsDeliveredInOrderAndPollsIn) {
+  TcpPeer peer(this, 40000, kPort);
+  auto s = Open(peer);
+  EXPECT_EQ(s->Poll() & POLLIN, 0u);
+  ssize_t r = 0;
+  Read(*s, 100, &r);
+  EXPECT_EQ(r, -EAGAIN);
+  peer.Data(Pattern(300));
+  peer.TakeAndObserve();
+  EXPECT_NE(s->Poll() & POLLIN, 0u);
+  EXPECT_EQ(Read(*s, 1000), Pattern(300));
+}
+
+}  // namespace
+}  // namespace netshim::testing
