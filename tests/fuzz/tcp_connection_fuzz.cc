@@ -45,11 +45,13 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <optional>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "stack/link/channel_link.h"
@@ -395,8 +397,12 @@ void Harness::Observe(std::span<const uint8_t> frame) {
 
 void Harness::CheckAll() {
   for (const auto& s : sockets_) {
-    FUZZ_CHECK(Tcp(s).CheckInvariants().empty());
     const TcpState st = Tcp(s).state();
+    if (const std::string broken = Tcp(s).CheckInvariants(); !broken.empty()) {
+      std::fprintf(stderr, "invariant broken in %s: %s\n", std::string(TcpStateName(st)).c_str(),
+                   broken.c_str());
+      FUZZ_CHECK(false);
+    }
     if (st == TcpState::kListen) continue;
     int rcvbuf = 0, sndbuf = 0;
     socklen_t len = sizeof(int);

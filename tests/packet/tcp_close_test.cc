@@ -221,8 +221,7 @@ TEST_F(TcpCloseTest, LingerZeroSendsRst) {
   TcpPeer peer(this, 40000, kPort);
   auto s = Open(peer);
   const linger l{1, 0};
-  ASSERT_EQ(s->SetSockOpt(SOL_SOCKET, SO_LINGER,
-                          {reinterpret_cast<const uint8_t*>(&l), sizeof(l)}),
+  ASSERT_EQ(s->SetSockOpt(SOL_SOCKET, SO_LINGER, {reinterpret_cast<const uint8_t*>(&l), sizeof(l)}),
             0);
   EXPECT_EQ(s->LingerTimeout(), std::nullopt);
   s->Close();
@@ -244,7 +243,8 @@ TEST_F(TcpCloseTest, OrphanInFinWait2TimesOutAfter60s) {
   Advance(absl::Seconds(59));
   EXPECT_EQ(s->state(), TcpState::kFinWait2);
   const absl::Duration rest = RunUntilClosed(*s, absl::Seconds(30));
-  EXPECT_LE(absl::Seconds(59) + rest, absl::Seconds(60) + TimerWheel::MaxLateness(absl::Seconds(60)));
+  EXPECT_LE(absl::Seconds(59) + rest,
+            absl::Seconds(60) + TimerWheel::MaxLateness(absl::Seconds(60)));
   EXPECT_EQ(tcp_connections(), 0u);
 }
 
@@ -291,6 +291,26 @@ TEST_F(TcpCloseTest, DataAfterCloseInFinWait2IsAnsweredWithRst) {
   EXPECT_EQ(rst.seq(), peer.rcv_nxt);
   EXPECT_EQ(s->state(), TcpState::kClosed);
   EXPECT_EQ(stats().tcp.TCPAbortOnData.value(), 1u);
+}
+
+TEST_F(TcpCloseTest, SegmentsInTimeWaitAreAcked) {
+  TcpPeer peer(this, 40000, kPort);
+  auto s = Open(peer);
+  s->Close();
+  peer.TakeOneAndObserve();
+  peer.Fin();
+  peer.TakeOneAndObserve();
+  ASSERT_EQ(s->state(), TcpState::kTimeWait);
+  // Linux tcp_timewait_state_process: data gets the final ACK again (TCP_TW_ACK)...
+  TcpSpec data = peer.Spec(kTcpAck | kTcpPsh);
+  data.payload = Pattern(10);
+  peer.Send(data);
+  EXPECT_SEGMENT(TakeOne(), kTcpAck, peer.stack_isn + 2, peer.snd_nxt);
+  // ...while a bare ACK exactly at rcv_nxt is taken silently ("in window segment, it may
+  // be only reset or bare ack").
+  peer.Ack();
+  ExpectNothingSent("a bare in-window ACK in TIME-WAIT");
+  EXPECT_EQ(s->state(), TcpState::kTimeWait);
 }
 
 TEST_F(TcpCloseTest, TimeWaitReusedByNewerSynGoesToTheListener) {

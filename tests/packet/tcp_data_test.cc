@@ -44,6 +44,24 @@ class TcpDataTest : public TcpPacketTest {
     }
     return acks;
   }
+  // The peer sends full segments up to every right edge the stack offers until the
+  // window is closed; the last ACK.
+  ParsedTcp FillWindow(TcpPeer& peer) {
+    peer.Data(kMss);
+    ParsedTcp last = peer.TakeOneAndObserve();
+    uint32_t edge = last.ack() + (uint32_t{last.window()} << 7);
+    for (int guard = 0; guard < 200 && SeqLt(peer.snd_nxt, edge); ++guard) {
+      const uint32_t room = edge - peer.snd_nxt;
+      peer.Data(std::min(room, kMss));
+      for (auto& a : peer.TakeAndObserve()) {
+        last = a;
+        edge = SeqMax(edge, a.ack() + (uint32_t{a.window()} << 7));
+      }
+    }
+    Advance(absl::Milliseconds(40));
+    for (auto& a : peer.TakeAndObserve()) last = a;
+    return last;
+  }
 };
 
 TEST_F(TcpDataTest, QuickAcksAtStart) {
@@ -119,17 +137,19 @@ TEST_F(TcpDataTest, OutOfOrderGetsImmediateDupAckWithSackBlocksInRfc2018Order) {
   send_at(300, 100);
   dup = TakeOne();
   EXPECT_SEGMENT(dup, kTcpAck, peer.stack_isn + 1, base);
-  EXPECT_EQ(dup.sacks(), (std::vector<SackBlock>{{base + 300, base + 400}, {base + 100, base + 200}}));
+  EXPECT_EQ(dup.sacks(),
+            (std::vector<SackBlock>{{base + 300, base + 400}, {base + 100, base + 200}}));
   // [500,600), then [200,300) which joins the first two blocks: it leads the list.
   send_at(500, 100);
   dup = TakeOne();
-  EXPECT_EQ(dup.sacks(), (std::vector<SackBlock>{{base + 500, base + 600},
-                                                 {base + 300, base + 400},
-                                                 {base + 100, base + 200}}));
+  EXPECT_EQ(dup.sacks(),
+            (std::vector<SackBlock>{
+                {base + 500, base + 600}, {base + 300, base + 400}, {base + 100, base + 200}}));
   send_at(200, 100);
   dup = TakeOne();
   EXPECT_SEGMENT(dup, kTcpAck, peer.stack_isn + 1, base);
-  EXPECT_EQ(dup.sacks(), (std::vector<SackBlock>{{base + 100, base + 400}, {base + 500, base + 600}}));
+  EXPECT_EQ(dup.sacks(),
+            (std::vector<SackBlock>{{base + 100, base + 400}, {base + 500, base + 600}}));
   EXPECT_EQ(s->BytesReadable(), 160);  // only what came in order
 
   // Filling the first hole: an immediate ACK up to the next hole, SACKing what remains.
@@ -221,19 +241,7 @@ TEST_F(TcpDataTest, WindowShrinksAsDataQueuesAndUpdatesAfterRead) {
 TEST_F(TcpDataTest, ZeroWindowWhenPeerFillsTheBufferThenProbesAndUpdate) {
   TcpPeer peer(this, 40000, kPort);
   auto s = Open(peer);
-  peer.Data(kMss);
-  ParsedTcp last = peer.TakeOneAndObserve();
-  uint32_t edge = last.ack() + (uint32_t{last.window()} << 7);
-  for (int guard = 0; guard < 200 && SeqLt(peer.snd_nxt, edge); ++guard) {
-    const uint32_t room = edge - peer.snd_nxt;
-    peer.Data(std::min(room, kMss));
-    for (auto& a : peer.TakeAndObserve()) {
-      last = a;
-      edge = SeqMax(edge, a.ack() + (uint32_t{a.window()} << 7));
-    }
-  }
-  Advance(absl::Milliseconds(40));
-  for (auto& a : peer.TakeAndObserve()) last = a;
+  ParsedTcp last = FillWindow(peer);
   // The buffer (half of SO_RCVBUF's 128 KiB) is full: the window is zero.
   EXPECT_SEGMENT(last, kTcpAck, peer.stack_isn + 1, peer.snd_nxt);
   EXPECT_EQ(last.window(), 0) << Describe(last);
@@ -263,6 +271,31 @@ TEST_F(TcpDataTest, ZeroWindowWhenPeerFillsTheBufferThenProbesAndUpdate) {
   EXPECT_GE(uint32_t{update.window()} << 7, 60000u) << Describe(update);
 }
 
+TEST_F(TcpDataTest, BareFinIsTakenAtZeroWindow) {
+  TcpPeer peer(this, 40000, kPort);
+  auto s = Open(peer);
+  const ParsedTcp last = FillWindow(peer);
+  ASSERT_EQ(last.window(), 0);
+  // Linux tcp_data_queue: a bare FIN at rcv_nxt is accepted even with no window.
+  peer.Fin();
+  const ParsedTcp ack = peer.TakeOneAndObserve();
+  EXPECT_SEGMENT(ack, kTcpAck, peer.stack_isn + 1, peer.snd_nxt);
+  EXPECT_EQ(s->state(), TcpState::kCloseWait);
+}
+
+TEST_F(TcpDataTest, IpTtlAndTosApplyToSegments) {
+  TcpPeer peer(this, 40000, kPort);
+  auto s = Open(peer);
+  ASSERT_EQ(SetInt(*s, IPPROTO_IP, IP_TTL, 17), 0);
+  ASSERT_EQ(SetInt(*s, IPPROTO_IP, IP_TOS, 0x28), 0);
+  ASSERT_EQ(SetInt(*s, IPPROTO_TCP, TCP_NODELAY, 1), 0);
+  ASSERT_EQ(Write(*s, 10), 10);
+  const ParsedTcp seg = peer.TakeOneAndObserve();
+  EXPECT_EQ(seg.ip.ttl, 17);
+  EXPECT_EQ(seg.ip.tos, 0x28);
+  EXPECT_TRUE(seg.ip.dont_fragment);
+}
+
 TEST_F(TcpDataTest, PersistProbesBackOffWhilePeerWindowIsZeroAndDataResumes) {
   TcpPeer peer(this, 40000, kPort);
   auto listener = Listen(kPort);
@@ -277,9 +310,11 @@ TEST_F(TcpDataTest, PersistProbesBackOffWhilePeerWindowIsZeroAndDataResumes) {
   ASSERT_EQ(Write(*s, 1000), 1000);
   ExpectNothingSent("no window");
 
-  // Probes at the RTO (1 s: no RTT sample yet), backing off 2, 4, 8 s (Linux
-  // tcp_probe0_when), each answered by the peer with its window still zero.
-  absl::Duration expected = absl::Seconds(1);
+  // Probes at the RTO (the handshake's RTT sample of 0 makes it the 200 ms floor), then
+  // backing off 2x, 4x, 8x (Linux tcp_probe0_when), though the peer answers each one with
+  // its window still zero.
+  absl::Duration expected = absl::Microseconds(Info(*s).tcpi_rto);
+  EXPECT_EQ(expected, absl::Milliseconds(200));
   for (int i = 0; i < 4; ++i) {
     const auto at = RunUntilSegment(absl::Seconds(30));
     ASSERT_TRUE(at) << "probe " << i + 1;
@@ -410,6 +445,109 @@ TEST_F(TcpDataTest, PawsDropsSegmentWithOldTimestamp) {
   const ParsedTcp ack = peer.TakeOneAndObserve();
   EXPECT_SEGMENT(ack, kTcpAck, peer.stack_isn + 1, peer.snd_nxt);
   EXPECT_EQ(s->BytesReadable(), 150);
+}
+
+TEST_F(TcpDataTest, DelayedAckEchoesTheTimestampOfTheFirstUnackedSegment) {
+  TcpPeer peer(this, 40000, kPort);
+  auto s = Open(peer);
+  SpendQuickAcks(peer);
+  // Two small segments before the delayed ACK: RFC 7323 4.3 (Linux tcp_store_ts_recent
+  // only for seq <= rcv_wup): the ACK echoes the earlier one's TSval, so the peer's RTT
+  // sample includes the delay.
+  peer.tsval = 50000;
+  peer.Data(10);
+  peer.tsval = 50007;
+  peer.Data(10);
+  ExpectNothingSent("two small segments");
+  Advance(absl::Milliseconds(40));
+  const ParsedTcp ack = peer.TakeOneAndObserve();
+  EXPECT_SEGMENT(ack, kTcpAck, peer.stack_isn + 1, peer.snd_nxt);
+  ASSERT_TRUE(ack.ts());
+  EXPECT_EQ(ack.ts()->echo, 50000u);
+}
+
+TEST_F(TcpDataTest, DataBeyondTheWindowIsNotTaken) {
+  TcpPeer peer(this, 40000, kPort);
+  auto s = Open(peer);
+  peer.Data(10);
+  const ParsedTcp first = peer.TakeOneAndObserve();
+  const uint32_t edge = first.ack() + (uint32_t{first.window()} << 7);
+  TcpSpec beyond = peer.Spec(kTcpAck | kTcpPsh);
+  beyond.seq = edge + 100;
+  beyond.payload = Pattern(100);
+  peer.Send(beyond);
+  const ParsedTcp ack = TakeOne();
+  EXPECT_SEGMENT(ack, kTcpAck, peer.stack_isn + 1, peer.snd_nxt);
+  EXPECT_TRUE(ack.sacks().empty()) << "nothing beyond the window is held: " << Describe(ack);
+  EXPECT_EQ(s->BytesReadable(), 10);
+}
+
+TEST_F(TcpDataTest, SendingRespectsThePeersWindow) {
+  TcpPeer peer(this, 40000, kPort);
+  auto listener = Listen(kPort);
+  peer.Syn(SynOptions(true, true, /*wscale=*/0), /*window_field=*/3000);
+  peer.TakeOneAndObserve();
+  peer.window = 3000;
+  peer.Ack();
+  auto s = Accept(*listener);
+  ASSERT_TRUE(s);
+  ASSERT_EQ(SetInt(*s, IPPROTO_TCP, TCP_NODELAY, 1), 0);
+  ASSERT_EQ(Write(*s, 5000), 5000);
+  // The window is filled exactly: two full segments and the 104 bytes left of it (Linux
+  // tcp_mss_split_point cuts a GSO burst at the window edge once its first segment fits).
+  std::vector<ParsedTcp> segs = peer.TakeAndObserve();
+  ASSERT_EQ(segs.size(), 3u);
+  EXPECT_EQ(segs[0].seq(), peer.stack_isn + 1);
+  EXPECT_EQ(segs[0].payload.size(), kMss);
+  EXPECT_EQ(segs[1].payload.size(), kMss);
+  EXPECT_EQ(segs[2].payload.size(), 3000 - 2 * kMss);
+  ExpectNothingSent("the window is full");
+  peer.Ack();  // everything acked, the window 3000 again
+  segs = peer.TakeAndObserve();
+  ASSERT_EQ(segs.size(), 2u);
+  EXPECT_EQ(segs[0].seq(), peer.stack_isn + 1 + 3000);
+  EXPECT_EQ(segs[0].payload.size(), kMss);
+  EXPECT_EQ(segs[1].payload.size(), 2000 - kMss);
+  EXPECT_TRUE(segs[1].header.psh());
+  ExpectNothingSent("all written data is out");
+}
+
+TEST_F(TcpDataTest, CloseSendsHeldDataWithTheFin) {
+  TcpPeer peer(this, 40000, kPort);
+  auto s = Open(peer);
+  ASSERT_EQ(SetInt(*s, IPPROTO_TCP, TCP_NODELAY, 1), 0);
+  ASSERT_EQ(Write(*s, 10), 10);
+  peer.TakeOneAndObserve();
+  peer.Ack();
+  ASSERT_EQ(SetInt(*s, IPPROTO_TCP, TCP_NODELAY, 0), 0);
+  ASSERT_EQ(Write(*s, 10), 10);
+  peer.TakeOneAndObserve();  // in flight, unacked
+  ASSERT_EQ(Write(*s, 20), 20);
+  ExpectNothingSent("Nagle");
+  // Linux tcp_send_fin: the FIN rides on the unsent tail, pushed past Nagle.
+  s->Close();
+  const ParsedTcp fin = peer.TakeOneAndObserve();
+  EXPECT_SEGMENT(fin, kTcpFin | kTcpPsh | kTcpAck, peer.stack_isn + 21, peer.snd_nxt);
+  EXPECT_EQ(fin.payload.size(), 20u);
+}
+
+TEST_F(TcpDataTest, WindowScaleAbove14IsTreatedAs14) {
+  TcpPeer peer(this, 40000, kPort);
+  auto s = Open(peer, SynOptions(true, true, /*wscale=*/15));
+  // RFC 7323 2.3: a shift above 14 is used as 14.
+  EXPECT_EQ(Info(*s).tcpi_snd_wscale, 14);
+}
+
+TEST_F(TcpDataTest, TinyPeerMssIsFlooredAsLinuxDoes) {
+  TcpPeer peer(this, 40000, kPort);
+  auto s = Open(peer, SynOptions(true, true, 7, /*mss=*/40));
+  ASSERT_EQ(SetInt(*s, IPPROTO_TCP, TCP_NODELAY, 1), 0);
+  ASSERT_EQ(Write(*s, 100), 100);
+  const std::vector<ParsedTcp> segs = peer.TakeAndObserve();
+  ASSERT_FALSE(segs.empty());
+  // Linux __tcp_mtu_to_mss: at least tcp_min_snd_mss (48) bytes of data plus options,
+  // less the 12 bytes of timestamps: 36 bytes of data a segment.
+  EXPECT_EQ(segs[0].payload.size(), 36u) << Describe(segs[0]);
 }
 
 TEST_F(TcpDataTest, DataReceivedIsDeliveredInOrderAndPollsIn) {

@@ -267,6 +267,24 @@ TEST_F(TcpHandshakeTest, WrongAckInSynReceivedGetsRst) {
   ExpectNothingSent("handshake ACK");
 }
 
+TEST_F(TcpHandshakeTest, SynAckWithWrongAckInSynSentGetsRst) {
+  TcpPeer peer(this, 5007, 0, 0x4000);
+  auto s = NewSocket();
+  ASSERT_EQ(s->Connect({kPeerIp, 5007}), -EINPROGRESS);
+  const ParsedTcp syn = peer.TakeOneAndObserve();
+  peer.stack_port = syn.header.src_port;
+  // RFC 9293 3.10.7.3: an ACK not acknowledging our SYN: <SEQ=SEG.ACK><CTL=RST>.
+  peer.rcv_nxt = syn.seq() + 5;
+  peer.SynAck(SynOptions());
+  EXPECT_SEGMENT(TakeOne(), kTcpRst, syn.seq() + 5, 0);
+  EXPECT_EQ(s->state(), TcpState::kSynSent);
+  // The right SYN-ACK still completes it.
+  peer.rcv_nxt = syn.seq() + 1;
+  peer.SynAck(SynOptions());
+  EXPECT_SEGMENT(peer.TakeOneAndObserve(), kTcpAck, syn.seq() + 1, peer.isn + 1);
+  EXPECT_EQ(s->state(), TcpState::kEstablished);
+}
+
 TEST_F(TcpHandshakeTest, SimultaneousOpen) {
   TcpPeer peer(this, 5002, 0, 0x9000);
   auto s = NewSocket();

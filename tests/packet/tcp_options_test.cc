@@ -368,12 +368,6 @@ Connected Connect(World& w, const std::function<void(Sock&)>& before_connect = {
     if (!c.server) c.server = c.listener->Accept();
     return c.server && (c.client->Poll() & POLLOUT);
   }));
-  if (!w.kernel()) {
-    // Stack bug (tcp_socket_api_test NagleDoesNotHoldTheFirstSmallWrite): snd_sml starts at
-    // 0, so Nagle may hold a first small write forever. Not what these cases test.
-    c.client->SetInt(IPPROTO_TCP, TCP_NODELAY, 1);
-    c.server->SetInt(IPPROTO_TCP, TCP_NODELAY, 1);
-  }
   return c;
 }
 
@@ -1135,6 +1129,98 @@ TEST_F(TcpOptionsWire, MaxsegIsAnnouncedAndLimitsDataSegments) {
     total += out[i].payload;
   }
   EXPECT_EQ(total, 2000u);
+  child->Close();
+  listener->Close();
+}
+
+// Nagle, TCP_NODELAY and TCP_CORK as the peer sees them (Linux tcp_nagle_test /
+// tcp_nagle_check): a connection without options, MSS 1460, so payload sizes are exact.
+TEST_F(TcpOptionsWire, NagleNodelayAndCork) {
+  LearnPeer();
+  auto listener = NewSocket();
+  ASSERT_EQ(listener->Bind({Ipv4Address::Any(), 80}), 0);
+  ASSERT_EQ(listener->Listen(4), 0);
+  TcpOptions syn;
+  syn.mss = 1460;
+  Inject(Segment(kPeerPort, 80, 7000, 0, kTcpSyn, syn));
+  Run();
+  auto out = TakeTcp();
+  ASSERT_EQ(out.size(), 1u);
+  const uint32_t iss = out[0].tcp.seq;
+  uint32_t next = iss + 1;
+  Inject(Segment(kPeerPort, 80, 7001, next, kTcpAck, {}));
+  Run();
+  int err = 0;
+  SocketAddress peer;
+  auto child = listener->Accept(&peer, &err);
+  ASSERT_TRUE(child) << err;
+  std::vector<uint8_t> data(4000, 0x42);
+  auto send = [&](size_t n) { ASSERT_EQ(SendBytes(*child, data.data(), n), ssize_t(n)); };
+  auto ack = [&](uint32_t a) {
+    Inject(Segment(kPeerPort, 80, 7001, a, kTcpAck, {}));
+    Run();
+  };
+
+  // Nagle: a small segment goes out when nothing is in flight ...
+  send(10);
+  Run();
+  out = TakeTcp();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].payload, 10u);
+  next += 10;
+  // ... the next small one waits for its ACK, and then leaves with what joined it.
+  send(10);
+  send(5);
+  Run();
+  EXPECT_TRUE(TakeTcp().empty());
+  ack(next);
+  out = TakeTcp();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].payload, 15u);
+  next += 15;
+  ack(next);
+  // A full segment never waits for Nagle.
+  send(10);
+  Run();
+  ASSERT_EQ(TakeTcp().size(), 1u);
+  next += 10;
+  send(1460);
+  Run();
+  out = TakeTcp();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].payload, 1460u);
+  next += 1460;
+  ack(next);
+
+  // TCP_NODELAY: small segments go at once, one after the other.
+  ASSERT_EQ(SetInt(*child, IPPROTO_TCP, TCP_NODELAY, 1), 0);
+  send(7);
+  send(8);
+  Run();
+  out = TakeTcp();
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].payload, 7u);
+  EXPECT_EQ(out[1].payload, 8u);
+  next += 15;
+  ack(next);
+
+  // TCP_CORK (it wins over TCP_NODELAY): only full segments leave; uncorking sends the rest.
+  ASSERT_EQ(SetInt(*child, IPPROTO_TCP, TCP_CORK, 1), 0);
+  send(100);
+  Run();
+  EXPECT_TRUE(TakeTcp().empty());
+  send(2000);
+  Run();
+  out = TakeTcp();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].payload, 1460u);
+  EXPECT_EQ(out[0].tcp.seq, next);
+  ASSERT_EQ(SetInt(*child, IPPROTO_TCP, TCP_CORK, 0), 0);
+  Run();
+  out = TakeTcp();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].payload, 640u);
+  EXPECT_EQ(out[0].tcp.seq, next + 1460);
   child->Close();
   listener->Close();
 }

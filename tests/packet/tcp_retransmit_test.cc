@@ -175,7 +175,9 @@ TEST_F(TcpRetransmitTest, FastRetransmitWithSackResendsOnlyTheHoles) {
   ASSERT_EQ(Write(*s, 6 * kMss), static_cast<ssize_t>(6 * kMss));
   const std::vector<ParsedTcp> segs = peer.TakeAndObserve();
   ASSERT_EQ(segs.size(), 6u);
-  auto range = [&](int first, int last) { return SackBlock{segs[first].seq(), segs[last].end_seq()}; };
+  auto range = [&](int first, int last) {
+    return SackBlock{segs[first].seq(), segs[last].end_seq()};
+  };
   peer.rcv_nxt = segs[0].seq();
   // Segments 0 and 2 are lost; the peer reports the others as they come. Whatever the
   // stack retransmits must not be a segment already SACKed when it did (RFC 6675 NextSeg).

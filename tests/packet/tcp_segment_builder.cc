@@ -86,16 +86,17 @@ std::string FlagNames(uint8_t flags) {
 }
 
 std::string Describe(const ParsedTcp& s) {
-  std::string out = absl::StrFormat("%s seq=%u ack=%u win=%u len=%u hlen=%u", FlagNames(s.flags()),
-                                    s.seq(), s.ack(), s.window(), s.payload.size(),
-                                    s.header.header_length);
+  std::string out =
+      absl::StrFormat("%s seq=%u ack=%u win=%u len=%u hlen=%u", FlagNames(s.flags()), s.seq(),
+                      s.ack(), s.window(), s.payload.size(), s.header.header_length);
   if (s.options.mss) out += absl::StrFormat(" mss=%u", *s.options.mss);
   if (s.options.window_scale) out += absl::StrFormat(" ws=%u", *s.options.window_scale);
   if (s.options.sack_permitted) out += " sackOK";
   if (s.options.timestamps) {
     out += absl::StrFormat(" ts=%u/%u", s.options.timestamps->value, s.options.timestamps->echo);
   }
-  for (const SackBlock& b : s.options.sacks()) out += absl::StrFormat(" sack[%u,%u)", b.start, b.end);
+  for (const SackBlock& b : s.options.sacks())
+    out += absl::StrFormat(" sack[%u,%u)", b.start, b.end);
   return out;
 }
 
@@ -103,14 +104,19 @@ std::string Describe(const ParsedTcp& s) {
                                      uint32_t ack) {
   const bool ok = s.flags() == flags && s.seq() == seq && (!(flags & kTcpAck) || s.ack() == ack);
   if (ok) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure()
-         << "expected " << FlagNames(flags) << " seq=" << seq << " ack=" << ack << ", got "
-         << Describe(s);
+  return ::testing::AssertionFailure() << "expected " << FlagNames(flags) << " seq=" << seq
+                                       << " ack=" << ack << ", got " << Describe(s);
 }
 
 Bytes LinuxSynOptions(uint16_t mss, uint32_t tsval, uint32_t tsecr, uint8_t wscale) {
-  Bytes b = {kTcpOptMss, 4, static_cast<uint8_t>(mss >> 8), static_cast<uint8_t>(mss),
-             kTcpOptSackPermitted, 2, kTcpOptTimestamps, 10};
+  Bytes b = {kTcpOptMss,
+             4,
+             static_cast<uint8_t>(mss >> 8),
+             static_cast<uint8_t>(mss),
+             kTcpOptSackPermitted,
+             2,
+             kTcpOptTimestamps,
+             10};
   for (uint32_t v : {tsval, tsecr}) {
     for (int shift = 24; shift >= 0; shift -= 8) b.push_back(static_cast<uint8_t>(v >> shift));
   }
@@ -322,9 +328,7 @@ ssize_t TcpPacketTest::Write(Socket& s, const Bytes& data, int flags) {
   return s.SendMsg({&iov, 1}, info, flags);
 }
 
-ssize_t TcpPacketTest::Write(Socket& s, size_t n, int flags) {
-  return Write(s, Pattern(n), flags);
-}
+ssize_t TcpPacketTest::Write(Socket& s, size_t n, int flags) { return Write(s, Pattern(n), flags); }
 
 Bytes TcpPacketTest::Read(Socket& s, size_t max, ssize_t* result) {
   Bytes buf(max);

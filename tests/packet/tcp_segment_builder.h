@@ -69,14 +69,11 @@ struct ParsedTcp {
   uint16_t window() const { return header.window; }
   // SEG.LEN: data plus one for each of SYN and FIN.
   uint32_t length() const {
-    return static_cast<uint32_t>(payload.size()) + (header.syn() ? 1 : 0) +
-           (header.fin() ? 1 : 0);
+    return static_cast<uint32_t>(payload.size()) + (header.syn() ? 1 : 0) + (header.fin() ? 1 : 0);
   }
   uint32_t end_seq() const { return seq() + length(); }
   std::optional<TcpTimestamps> ts() const { return options.timestamps; }
-  std::vector<SackBlock> sacks() const {
-    return {options.sacks().begin(), options.sacks().end()};
-  }
+  std::vector<SackBlock> sacks() const { return {options.sacks().begin(), options.sacks().end()}; }
 };
 
 // Null when the frame is not an unfragmented IPv4 TCP segment with a sane header.
@@ -88,8 +85,7 @@ std::string Describe(const ParsedTcp& s);
 
 // Exact flags, sequence and acknowledgment numbers (ack compared only when the ACK flag is
 // expected).
-::testing::AssertionResult SegmentIs(const ParsedTcp& s, uint8_t flags, uint32_t seq,
-                                     uint32_t ack);
+::testing::AssertionResult SegmentIs(const ParsedTcp& s, uint8_t flags, uint32_t seq, uint32_t ack);
 #define EXPECT_SEGMENT(s, flags, seq, ack) EXPECT_TRUE(SegmentIs((s), (flags), (seq), (ack)))
 
 // The option bytes Linux puts in a SYN or SYN-ACK offering everything (tcp_options_write):
@@ -178,14 +174,14 @@ class TcpPeer {
   uint16_t port;
   uint16_t stack_port;
   uint32_t isn;
-  uint32_t snd_nxt;        // the next sequence number the peer sends
-  uint32_t rcv_nxt = 0;    // what the peer acknowledges (the stack's next byte)
-  uint32_t stack_isn = 0;  // the stack's ISN, from its SYN or SYN-ACK
-  bool ts = true;          // timestamps on every segment (once negotiated)
-  bool sack = true;        // SACK permitted (ours)
-  uint32_t tsval = 1000;   // the peer's timestamp clock: +1 per segment sent
-  uint32_t ts_recent = 0;  // the stack's latest TSval, echoed
-  uint8_t wscale = 7;      // the shift the peer announced (0 without the option)
+  uint32_t snd_nxt;         // the next sequence number the peer sends
+  uint32_t rcv_nxt = 0;     // what the peer acknowledges (the stack's next byte)
+  uint32_t stack_isn = 0;   // the stack's ISN, from its SYN or SYN-ACK
+  bool ts = true;           // timestamps on every segment (once negotiated)
+  bool sack = true;         // SACK permitted (ours)
+  uint32_t tsval = 1000;    // the peer's timestamp clock: +1 per segment sent
+  uint32_t ts_recent = 0;   // the stack's latest TSval, echoed
+  uint8_t wscale = 7;       // the shift the peer announced (0 without the option)
   uint32_t window = 65535;  // bytes the peer offers (the field is window >> wscale)
 
   // Segments with the current numbers, injected and run.

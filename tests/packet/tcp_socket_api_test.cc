@@ -325,7 +325,7 @@ struct Connected {
   std::unique_ptr<Sock> listener, client, server;
 };
 
-Connected Connect(Trace& t, int backlog = 8, bool nagle_workaround = true) {
+Connected Connect(Trace& t, int backlog = 8) {
   World& w = t.w();
   Connected c;
   c.listener = w.Server();
@@ -342,13 +342,6 @@ Connected Connect(Trace& t, int backlog = 8, bool nagle_workaround = true) {
   })) << t.name()
       << ": handshake did not complete";
   EXPECT_EQ(c.client->Connect(w.ServerAddress(), c.listener->Port()), 0);
-  if (!w.kernel() && nagle_workaround) {
-    // Stack bug (see NagleDoesNotHoldTheFirstSmallWrite): snd_sml starts at 0, not at the
-    // ISS, so for half of all ISS values Nagle holds the first small write forever. Until
-    // it is fixed, the cases here (which are not about Nagle) turn Nagle off on our side.
-    c.client->SetInt(IPPROTO_TCP, TCP_NODELAY, 1);
-    c.server->SetInt(IPPROTO_TCP, TCP_NODELAY, 1);
-  }
   return c;
 }
 
@@ -935,8 +928,13 @@ TEST(TcpSocketApi, SiocoutqCountsWhatThePeerHasNotAcknowledged) {
         if (n <= 0) break;
         sent += n;
       }
-      // Stable: everything sent is either acknowledged and held by the server, or not.
-      return (c->Poll() & POLLOUT) == 0 && c->OutQ() + s->InQ() == sent;
+      // Settled: nothing in flight (tcpi_unacked), the server's window is full, and
+      // everything sent is either held by the server (acknowledged) or still queued.
+      tcp_info ci{};
+      socklen_t len = sizeof(ci);
+      return (c->Poll() & POLLOUT) == 0 && s->InQ() > 0 &&
+             c->GetOpt(IPPROTO_TCP, TCP_INFO, &ci, &len) == 0 && ci.tcpi_unacked == 0 &&
+             c->OutQ() + s->InQ() == sent;
     }));
     t.CheckTrue("the server holds some", s->InQ() > 0);
     t.CheckTrue("the client holds the rest", c->OutQ() > 0);
@@ -955,7 +953,7 @@ TEST(TcpSocketApi, NagleDoesNotHoldTheFirstSmallWrite) {
     World& w = t.w();
     // Several connections, so several initial sequence numbers.
     for (int i = 0; i < 16; ++i) {
-      auto c = Connect(t, 8, /*nagle_workaround=*/false);
+      auto c = Connect(t);
       uint8_t byte = static_cast<uint8_t>(i);
       t.Check("client sends one byte", c.client->Send(&byte, 1), 1);
       t.CheckTrue("the server gets it", w.Wait([&] { return c.server->InQ() == 1; }));

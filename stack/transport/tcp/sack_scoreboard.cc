@@ -186,6 +186,11 @@ void SackScoreboard::EnterRecovery(uint32_t snd_max) {
   rescue_rxt_.reset();
 }
 
+void SackScoreboard::RestartRetransmissions() {
+  high_rxt_ = snd_una_;
+  rescue_rxt_.reset();
+}
+
 void SackScoreboard::ExitRecovery() {
   in_recovery_ = false;
   high_rxt_ = snd_una_;

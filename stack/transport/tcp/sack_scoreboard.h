@@ -75,6 +75,9 @@ class SackScoreboard {
   // HighRxt starts at snd_una and RescueRxt is undefined.
   void EnterRecovery(uint32_t snd_max);
   void ExitRecovery();
+  // A retransmission was found lost (a loss probe, RFC 8985 spirit): holes may be sent
+  // again, from snd_una up (HighRxt back to snd_una; RescueRxt undefined).
+  void RestartRetransmissions();
   bool in_recovery() const { return in_recovery_; }
   uint32_t recovery_point() const { return recovery_point_; }
 

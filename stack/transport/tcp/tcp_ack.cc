@@ -137,6 +137,8 @@ void TcpSocket::NewDataAckedLocked(const TcpSegment& seg, const SackScoreboard::
   } else {
     rto_at_ = now + rtt_.rto();
   }
+  probe_backoff_ = 0;
+  ArmProbeLocked();
   if (data_acked > 0 && WritableLocked()) fx.notify = true;
 }
 
@@ -176,6 +178,7 @@ void TcpSocket::EnterRecoveryLocked() {
     SendDataSegmentLocked(snd_una_, data_len, fin, true);
   }
   rto_at_ = now + rtt_.rto();
+  ArmProbeLocked();
 }
 
 void TcpSocket::ExpandSendBufferLocked() {

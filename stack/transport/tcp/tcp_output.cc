@@ -19,7 +19,8 @@ namespace {
 constexpr uint8_t kProtocolTcp = static_cast<uint8_t>(IpProtocol::kTcp);
 constexpr uint32_t kIpTcpHeaders = 40;        // IPv4 + TCP without options
 constexpr uint32_t kTimestampOptionSize = 12;  // TCPOLEN_TSTAMP_ALIGNED
-constexpr uint16_t kMinMss = 88;               // Linux tcp_min_snd_mss 48, plus options
+constexpr uint32_t kMinSndMss = 48;  // Linux net.ipv4.tcp_min_snd_mss (before options)
+constexpr uint16_t kMinMss = 36;     // the smallest data a segment carries (48 less TS)
 }  // namespace
 
 uint32_t TcpSocket::TsNowLocked() const {
@@ -37,12 +38,14 @@ uint16_t TcpSocket::AdvertisedMssLocked() const {
 void TcpSocket::UpdateSendMssLocked() {
   // Linux tcp_sync_mss / tcp_current_mss: the path MTU, the peer's MSS, TCP_MAXSEG, less
   // the options every segment carries.
+  // Linux __tcp_mtu_to_mss floors at tcp_min_snd_mss before the options come off.
   uint32_t mtu = std::min<uint32_t>(path_mtu_, protocol_.ipv4().nic().mtu());
   uint32_t mss = mtu - kIpTcpHeaders;
   mss = std::min<uint32_t>(mss, peer_mss_);
   if (options_.user_mss != 0) mss = std::min<uint32_t>(mss, options_.user_mss);
+  mss = std::max(mss, kMinSndMss);
   if (ts_ok_) mss -= kTimestampOptionSize;
-  send_mss_ = static_cast<uint16_t>(std::max<uint32_t>(mss, kMinMss));
+  send_mss_ = static_cast<uint16_t>(mss);
 }
 
 uint8_t TcpSocket::ReceiveWindowScaleLocked() const {
@@ -262,7 +265,7 @@ uint32_t TcpSocket::CurrentMssLocked() const {
   uint32_t mss = send_mss_;
   if (sack_ok_ && (dsack_ || !ofo_.empty())) {
     const size_t blocks = std::min<size_t>(ofo_.segments() + (dsack_ ? 1 : 0), ts_ok_ ? 3 : 4);
-    mss -= std::min<uint32_t>(mss - kMinMss, static_cast<uint32_t>(4 + 8 * blocks));
+    mss -= std::min<uint32_t>(mss > kMinMss ? mss - kMinMss : 0, static_cast<uint32_t>(4 + 8 * blocks));
   }
   return mss;
 }
@@ -351,26 +354,22 @@ void TcpSocket::PushLocked() {
     if (unsent == 0 && !fin_pending) break;
     const uint32_t wnd_room = SeqGt(wnd_end, snd_max_) ? wnd_end - snd_max_ : 0;
     const uint32_t flight = InFlightLocked();
-    const uint32_t cwnd_room = cwnd_bytes > flight ? cwnd_bytes - flight : 0;
-    uint32_t len = std::min({unsent, mss, wnd_room, cwnd_room});
-    const bool fin = fin_queued_ && snd_max_ + len == data_end && wnd_room > len &&
-                     cwnd_room > 0;
+    // The congestion window counts segments, as Linux's does: while any room is left,
+    // one more segment may go.
+    if (flight >= cwnd_bytes) {
+      cwnd_limited_ = true;
+      break;
+    }
+    const uint32_t len = std::min({unsent, mss, wnd_room});
+    const bool fin = fin_queued_ && snd_max_ + len == data_end && wnd_room > len;
     if (len == 0 && !fin) {
-      if (cwnd_room == 0) cwnd_limited_ = true;
-      if (wnd_room == 0 || (unsent == 0 && fin_pending)) window_blocked = wnd_room == 0;
+      window_blocked = wnd_room == 0;
       break;
     }
     if (len < mss && len < unsent) {
-      // Limited by a window. Sender SWS avoidance (RFC 9293 3.8.6.2.1): a small segment
-      // only when it is at least half the largest window the peer has offered.
-      if (len < cwnd_room && len < max_snd_wnd_ / 2) {
-        window_blocked = true;
-        break;
-      }
-      if (len == cwnd_room && len < mss) {
-        cwnd_limited_ = true;
-        break;
-      }
+      // Cut by the peer's window: sent as it is (Linux splits at the window; only the
+      // receiver's SWS avoidance keeps such segments from being silly), unless corked.
+      if (options_.cork || more_) break;
     } else if (len < mss && !fin) {
       // The tail of what was written: cork and MSG_MORE hold it; Nagle holds it while a
       // small segment is unacknowledged (Minshall's variant, Linux tcp_nagle_check).
@@ -392,6 +391,7 @@ void TcpSocket::PushLocked() {
     persist_at_ = absl::InfiniteFuture();
     persist_probing_ = false;
     if (rto_at_ == absl::InfiniteFuture()) ArmRetransmitLocked();
+    if (probe_at_ == absl::InfiniteFuture()) ArmProbeLocked();
   } else if (window_blocked && persist_at_ == absl::InfiniteFuture()) {
     // Nothing in flight and the peer's window keeps data back: probe it (RFC 9293
     // 3.8.6.1), backing off as the retransmission timer does.

@@ -87,7 +87,8 @@ void TcpSocket::DoneLocked(int error, Effects& fx) {
   SetStateLocked(TcpState::kClosed);
   shutdown_ = kShutdownMask;
   done_ = true;
-  rto_at_ = delack_at_ = persist_at_ = keepalive_at_ = timewait_at_ = absl::InfiniteFuture();
+  rto_at_ = probe_at_ = delack_at_ = persist_at_ = keepalive_at_ = timewait_at_ =
+      absl::InfiniteFuture();
   ack_pending_ = false;
   ack_now_ = false;
   send_queue_.Reset(write_seq_);

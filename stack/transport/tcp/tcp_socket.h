@@ -244,6 +244,9 @@ class TcpSocket final : public Socket, public std::enable_shared_from_this<TcpSo
   void ForceTimerSyncLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ArmRetransmitLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);  // restart when in flight
   void RetransmitTimeoutLocked(Effects& fx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The loss probe (RFC 8985 TLP, and a probe for lost retransmissions in recovery).
+  void ArmProbeLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ProbeTimeoutLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void PersistTimeoutLocked(Effects& fx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void KeepaliveTimeoutLocked(Effects& fx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ArmKeepaliveLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -399,6 +402,8 @@ class TcpSocket final : public Socket, public std::enable_shared_from_this<TcpSo
 
   // Timers (InfiniteFuture when off).
   absl::Time rto_at_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
+  absl::Time probe_at_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
+  uint32_t probe_backoff_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Time delack_at_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
   absl::Time persist_at_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
   absl::Time keepalive_at_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();

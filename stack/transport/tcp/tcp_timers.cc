@@ -14,7 +14,7 @@ namespace netshim {
 
 std::optional<absl::Time> TcpSocket::NextDeadlineLocked() const {
   if (state_ == TcpState::kClosed || retired_) return std::nullopt;
-  absl::Time t = std::min({rto_at_, persist_at_, keepalive_at_, timewait_at_});
+  absl::Time t = std::min({rto_at_, probe_at_, persist_at_, keepalive_at_, timewait_at_});
   if (ack_pending_) t = std::min(t, delack_at_);
   if (t == absl::InfiniteFuture()) return std::nullopt;
   return t;
@@ -50,6 +50,7 @@ void TcpSocket::OnTimer(absl::Time now) {
   Effects fx;
   if (state_ != TcpState::kClosed) {
     if (now >= rto_at_) RetransmitTimeoutLocked(fx);
+    if (now >= probe_at_ && state_ != TcpState::kClosed) ProbeTimeoutLocked();
     if (ack_pending_ && now >= delack_at_ && state_ != TcpState::kClosed) {
       stats_.DelayedACKs.Inc();
       SendAckLocked();
@@ -102,6 +103,7 @@ void TcpSocket::RetransmitTimeoutLocked(Effects& fx) {
     return;
   }
   stats_.TCPTimeouts.Inc();
+  probe_at_ = absl::InfiniteFuture();
   // RFC 5681 3.1 (4), RFC 6298 5.5-5.6: ssthresh from the flight, cwnd one segment,
   // doubled RTO, and the first unacknowledged segment again.
   cc_->OnRto(InFlightLocked() / send_mss_, retransmits_ > 1, now);
@@ -120,6 +122,61 @@ void TcpSocket::RetransmitTimeoutLocked(Effects& fx) {
     // Linux tcp_clamp_rto_to_user_timeout: never sleep past the user timeout.
     rto_at_ = std::min(rto_at_, first_rto_ + options_.user_timeout);
   }
+}
+
+void TcpSocket::ArmProbeLocked() {
+  // RFC 8985 7.2: the probe timeout is 2 SRTT (plus the peer's delayed ACK when one
+  // segment is out), at least 10 ms as Linux; doubled for each probe without progress.
+  probe_at_ = absl::InfiniteFuture();
+  // Only in SACK recovery, where a lost retransmission would otherwise wait for the RTO.
+  // (A tail loss probe in the open state, RFC 8985 7, is not done yet.)
+  if (!in_recovery_ || !sack_ok_) return;
+  if (!rtt_.has_sample() || snd_una_ == snd_max_ || in_loss_ || !IsSynchronized(state_)) return;
+  absl::Duration pto = std::max(2 * rtt_.srtt(), absl::Milliseconds(10));
+  if (SeqDiff(snd_max_, snd_una_) <= send_mss_) pto += config_.delayed_ack;
+  pto *= 1 << std::min<uint32_t>(probe_backoff_, 6);
+  const absl::Time at = protocol_.clock().Now() + pto;
+  if (at < rto_at_) probe_at_ = at;
+}
+
+void TcpSocket::ProbeTimeoutLocked() {
+  probe_at_ = absl::InfiniteFuture();
+  if (snd_una_ == snd_max_ || in_loss_) return;
+  stats_.TCPLossProbes.Inc();
+  ++probe_backoff_;
+  rtt_seq_.reset();  // Karn: what is timed may be resent
+  const uint32_t mss = CurrentMssLocked();
+  if (in_recovery_) {
+    // The hole at snd_una outlived its retransmission (a lost retransmission, which SACK
+    // recovery alone can only repair with a timeout): send it again, and let the other
+    // holes be resent too.
+    if (sack_ok_) scoreboard_.RestartRetransmissions();
+    const uint32_t end = SeqMin(snd_una_ + mss, snd_max_);
+    const uint32_t data_stop = SeqMin(end, write_seq_);
+    const size_t len = SeqGt(data_stop, snd_una_) ? data_stop - snd_una_ : 0;
+    SendDataSegmentLocked(snd_una_, len, fin_queued_ && SeqGt(end, write_seq_), true);
+    if (sack_ok_) scoreboard_.OnRetransmitted({snd_una_, end});
+  } else {
+    // Tail loss probe (RFC 8985 7.3): new data if the windows allow, else the last
+    // segment again, so that a lost tail shows up as SACKs and fast recovery, not a
+    // timeout.
+    const uint32_t wnd_end = snd_una_ + snd_wnd_;
+    const uint32_t unsent = SeqGt(write_seq_, snd_max_) ? write_seq_ - snd_max_ : 0;
+    const uint32_t room = SeqGt(wnd_end, snd_max_) ? wnd_end - snd_max_ : 0;
+    const uint32_t fresh = std::min({unsent, room, mss});
+    if (fresh > 0) {
+      const bool fin = fin_queued_ && snd_max_ + fresh == write_seq_ && room > fresh;
+      SendDataSegmentLocked(snd_max_, fresh, fin, false);
+      snd_max_ += fresh + (fin ? 1 : 0);
+      snd_nxt_ = snd_max_;
+    } else {
+      const uint32_t data_end = SeqMin(snd_max_, write_seq_);
+      const uint32_t start = SeqGt(data_end, snd_una_ + mss) ? data_end - mss : snd_una_;
+      const bool fin = fin_queued_ && SeqGt(snd_max_, write_seq_);
+      SendDataSegmentLocked(start, data_end - start, fin, true);
+    }
+  }
+  ArmProbeLocked();
 }
 
 void TcpSocket::PersistTimeoutLocked(Effects& fx) {
@@ -217,7 +274,7 @@ void TcpSocket::EnterTimeWaitLocked(Effects& fx) {
   }
   SetStateLocked(TcpState::kTimeWait);
   stats_.TW.Inc();
-  rto_at_ = persist_at_ = keepalive_at_ = absl::InfiniteFuture();
+  rto_at_ = probe_at_ = persist_at_ = keepalive_at_ = absl::InfiniteFuture();
   timewait_at_ = protocol_.clock().Now() + config_.time_wait;
   send_queue_.Reset(write_seq_);
   fx.notify = true;
