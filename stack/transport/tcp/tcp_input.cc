@@ -481,13 +481,13 @@ TcpSocket::SegmentVerdict TcpSocket::TimeWaitLocked(const TcpSegment& seg, Effec
       return SegmentVerdict::kToListener;
     }
   }
-  if (ts_ok_ && seg.options.timestamps && PawsRejectsLocked(seg)) {
-    stats_.PAWSEstab.Inc();
-    SendAckLocked();
-    return SegmentVerdict::kDone;
-  }
-  // The peer's FIN again (our ACK was lost): acknowledge it and restart the 2MSL wait.
-  if (h.fin()) timewait_at_ = protocol_.clock().Now() + config_.time_wait;
+  const bool paws_reject = ts_ok_ && seg.options.timestamps && PawsRejectsLocked(seg);
+  if (paws_reject) stats_.PAWSEstab.Inc();
+  // An in-window bare ACK needs nothing (Linux tcp_timewait_state_process).
+  if (!paws_reject && seg.seq() == rcv_nxt_ && seg.length() == 0) return SegmentVerdict::kDone;
+  // Anything else, e.g. the peer's FIN again because our ACK was lost, is acknowledged,
+  // and an ACK (or a PAWS-rejected segment) restarts the 2MSL wait.
+  if (paws_reject || h.has_ack()) timewait_at_ = protocol_.clock().Now() + config_.time_wait;
   SendAckLocked();
   SyncTimerLocked();
   return SegmentVerdict::kDone;

@@ -223,7 +223,10 @@ void TcpSocket::SendAckLocked() {
       state_ == TcpState::kSynSent) {
     return;
   }
-  SendControlLocked(kTcpAck, snd_nxt_);
+  // The next new byte, not a retransmission's sequence number: after a timeout snd_nxt_
+  // is wound back, and an ACK numbered below the peer's rcv_nxt would be unacceptable to
+  // it (RFC 9293 3.10.7.4), its ACK field never read.
+  SendControlLocked(kTcpAck, snd_max_);
 }
 
 void TcpSocket::SendChallengeAckLocked() {
