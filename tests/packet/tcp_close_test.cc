@@ -293,7 +293,7 @@ TEST_F(TcpCloseTest, DataAfterCloseInFinWait2IsAnsweredWithRst) {
   EXPECT_EQ(stats().tcp.TCPAbortOnData.value(), 1u);
 }
 
-TEST_F(TcpCloseTest, SegmentsInTimeWaitAreAcked) {
+TEST_F(TcpCloseTest, DataInTimeWaitIsAckedAgain) {
   TcpPeer peer(this, 40000, kPort);
   auto s = Open(peer);
   s->Close();
@@ -301,15 +301,30 @@ TEST_F(TcpCloseTest, SegmentsInTimeWaitAreAcked) {
   peer.Fin();
   peer.TakeOneAndObserve();
   ASSERT_EQ(s->state(), TcpState::kTimeWait);
-  // Linux tcp_timewait_state_process: data gets the final ACK again (TCP_TW_ACK)...
+  // Linux tcp_timewait_state_process: anything but a RST, a new SYN or a bare in-window
+  // ACK gets the final ACK again (TCP_TW_ACK).
   TcpSpec data = peer.Spec(kTcpAck | kTcpPsh);
   data.payload = Pattern(10);
   peer.Send(data);
   EXPECT_SEGMENT(TakeOne(), kTcpAck, peer.stack_isn + 2, peer.snd_nxt);
-  // ...while a bare ACK exactly at rcv_nxt is taken silently ("in window segment, it may
-  // be only reset or bare ack").
+  EXPECT_EQ(s->state(), TcpState::kTimeWait);
+}
+
+TEST_F(TcpCloseTest, BareAckInTimeWaitIsTakenSilently) {
+  TcpPeer peer(this, 40000, kPort);
+  auto s = Open(peer);
+  s->Close();
+  peer.TakeOneAndObserve();
+  peer.Fin();
+  peer.TakeOneAndObserve();
+  ASSERT_EQ(s->state(), TcpState::kTimeWait);
+  // Linux: "in window segment, it may be only reset or bare ack": no answer, and the
+  // TIME-WAIT timer restarts (inet_twsk_reschedule).
+  Advance(absl::Seconds(30));
   peer.Ack();
   ExpectNothingSent("a bare in-window ACK in TIME-WAIT");
+  EXPECT_EQ(s->state(), TcpState::kTimeWait);
+  Advance(absl::Seconds(45));  // 75 s in, 45 s after the restart
   EXPECT_EQ(s->state(), TcpState::kTimeWait);
 }
 

@@ -93,6 +93,21 @@ TEST_F(TcpDataTest, DelayedAckAfter40MsOnceQuickAcksAreSpent) {
   ExpectNothingSent("one ACK is enough");
 }
 
+TEST_F(TcpDataTest, QuickAcksAgainAfterAnIdlePeriod) {
+  TcpPeer peer(this, 40000, kPort);
+  auto s = Open(peer);
+  SpendQuickAcks(peer);
+  peer.Data(10);
+  ExpectNothingSent("delayed");
+  Advance(absl::Milliseconds(40));
+  peer.TakeAndObserve();
+  // Linux tcp_event_data_recv: data after a silence longer than the RTO re-enters
+  // quick-ACK mode.
+  Advance(absl::Seconds(3));
+  peer.Data(10);
+  EXPECT_SEGMENT(peer.TakeOneAndObserve(), kTcpAck, peer.stack_isn + 1, peer.snd_nxt);
+}
+
 TEST_F(TcpDataTest, AckEverySecondFullSizedSegment) {
   TcpPeer peer(this, 40000, kPort);
   auto s = Open(peer);

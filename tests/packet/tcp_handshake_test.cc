@@ -218,6 +218,23 @@ TEST_F(TcpHandshakeTest, SynDataIsNotAcknowledgedAndHandshakeAckMayCarryData) {
   EXPECT_EQ(Read(*child), Pattern(40));
 }
 
+TEST_F(TcpHandshakeTest, HandshakeAckCarryingFinGoesToCloseWait) {
+  auto listener = Listen(kPort);
+  TcpPeer peer(this, 40009, kPort);
+  peer.Syn(SynOptions());
+  const ParsedTcp synack = peer.TakeOneAndObserve();
+  peer.Fin();  // ACK|FIN as the third segment
+  ASSERT_TRUE(RunUntilSegment(absl::Milliseconds(200)));  // the FIN's ACK may be delayed
+  const ParsedTcp ack = peer.TakeOneAndObserve();
+  EXPECT_SEGMENT(ack, kTcpAck, synack.seq() + 1, peer.isn + 2);
+  auto child = Accept(*listener);
+  ASSERT_TRUE(child);
+  EXPECT_EQ(child->state(), TcpState::kCloseWait);
+  ssize_t r = -1;
+  Read(*child, 10, &r);
+  EXPECT_EQ(r, 0);
+}
+
 TEST_F(TcpHandshakeTest, PeerMssLimitsOurSegments) {
   auto listener = Listen(kPort);
   TcpPeer peer(this, 40006, kPort);

@@ -305,6 +305,7 @@ void TcpSocket::SynSentLocked(const TcpSegment& seg, Effects& fx) {
   if (ack_ok) {
     bytes_acked_ += 1;  // the SYN (Linux tcp_snd_una_update)
     snd_una_ = seg.ack();
+    if (SeqLt(snd_nxt_, snd_una_)) snd_nxt_ = snd_una_;
     scoreboard_.Reset(snd_una_);
     if (rtt_seq_ && syn_retransmits_ == 0) rtt_.AddSample(now - rtt_start_, snd_una_, snd_max_);
     rtt_seq_.reset();
@@ -483,8 +484,12 @@ TcpSocket::SegmentVerdict TcpSocket::TimeWaitLocked(const TcpSegment& seg, Effec
   }
   const bool paws_reject = ts_ok_ && seg.options.timestamps && PawsRejectsLocked(seg);
   if (paws_reject) stats_.PAWSEstab.Inc();
-  // An in-window bare ACK needs nothing (Linux tcp_timewait_state_process).
-  if (!paws_reject && seg.seq() == rcv_nxt_ && seg.length() == 0) return SegmentVerdict::kDone;
+  // An in-window bare ACK is taken silently and restarts the wait (Linux
+  // tcp_timewait_state_process).
+  if (!paws_reject && seg.seq() == rcv_nxt_ && seg.length() == 0) {
+    timewait_at_ = protocol_.clock().Now() + config_.time_wait;
+    return SegmentVerdict::kDone;
+  }
   // Anything else, e.g. the peer's FIN again because our ACK was lost, is acknowledged,
   // and an ACK (or a PAWS-rejected segment) restarts the 2MSL wait.
   if (paws_reject || h.has_ack()) timewait_at_ = protocol_.clock().Now() + config_.time_wait;
@@ -510,8 +515,10 @@ void TcpSocket::OnIcmpError(int type, int code, uint16_t mtu, uint32_t seq) {
     if (mtu != 0 && mtu < path_mtu_) {
       path_mtu_ = std::max<uint16_t>(mtu, kMinPathMtu);
       UpdateSendMssLocked();
-      snd_nxt_ = snd_una_;  // Linux tcp_simple_retransmit: no congestion response
-      PushLocked();
+      if (IsSynchronized(state_) && snd_una_ != iss_ && snd_una_ != snd_max_) {
+        snd_nxt_ = snd_una_;  // Linux tcp_simple_retransmit: no congestion response
+        PushLocked();
+      }
     }
     Finish(fx);
     return;
