@@ -34,7 +34,7 @@ inline std::shared_ptr<OpenSocket> StackSocket(int fd) { return Fds().Get(fd); }
 }  // namespace netshim::shim
 
 // For a call that needs the parent's stack in a forked child: fail it there.
-#define NETSHIM_REFUSE_IN_CHILD(fd, result)                                            \
-  do {                                                                                 \
+#define NETSHIM_REFUSE_IN_CHILD(fd, result)                                                  \
+  do {                                                                                       \
     if (::netshim::shim::InForkedChild()) return result(::netshim::shim::RefuseInChild(fd)); \
   } while (0)

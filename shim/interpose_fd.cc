@@ -9,8 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cstdarg>
 #include <climits>
+#include <cstdarg>
 
 #include "shim/fd_ops.h"
 #include "shim/interpose_common.h"

@@ -62,8 +62,8 @@ ssize_t readv(int fd, const iovec* iov, int iovcnt) {
   CallResult result;
   NETSHIM_REFUSE_IN_CHILD(fd, result);
   if (netshim::shim::BadIovCount(iovcnt)) return result(ssize_t{-EINVAL});
-  return result(netshim::ReceiveMessage(*s, {iov, static_cast<size_t>(iovcnt)}, 0, nullptr,
-                                        nullptr, nullptr));
+  return result(netshim::ReceiveMessage(*s, {iov, static_cast<size_t>(iovcnt)}, 0, nullptr, nullptr,
+                                        nullptr));
 }
 
 ssize_t write(int fd, const void* buf, size_t n) {
@@ -97,8 +97,10 @@ ssize_t recvfrom(int fd, void* buf, size_t n, int flags, sockaddr* addr, socklen
   CallResult result;
   NETSHIM_REFUSE_IN_CHILD(fd, result);
   // __sys_recvfrom: the address is written only when the program gave a buffer for it.
-  if (addr == nullptr) len = nullptr;
-  else if (len == nullptr) return result(ssize_t{-EFAULT});
+  if (addr == nullptr)
+    len = nullptr;
+  else if (len == nullptr)
+    return result(ssize_t{-EFAULT});
   return result(netshim::shim::Receive(*s, buf, n, flags, addr, len));
 }
 
@@ -127,8 +129,7 @@ ssize_t send(int fd, const void* buf, size_t n, int flags) {
   return result(netshim::shim::Send(*s, buf, n, flags, nullptr, 0));
 }
 
-ssize_t sendto(int fd, const void* buf, size_t n, int flags, const sockaddr* addr,
-               socklen_t len) {
+ssize_t sendto(int fd, const void* buf, size_t n, int flags, const sockaddr* addr, socklen_t len) {
   auto s = StackSocket(fd);
   if (!s) return netshim::real::sendto(fd, buf, n, flags, addr, len);
   CallResult result;

@@ -14,10 +14,18 @@ extern "C" [[noreturn]] void __chk_fail(void);
 using netshim::shim::CallResult;
 using netshim::shim::Fds;
 
+namespace {
+
+// Nothing to merge: no stack socket exists, or this is a forked child, where the sockets
+// belong to the parent's stack (its placeholders just never become ready here).
+bool KernelOnly() { return Fds().size() == 0 || netshim::shim::InForkedChild(); }
+
+}  // namespace
+
 extern "C" {
 
 int poll(pollfd* fds, nfds_t n, int timeout_ms) {
-  if (Fds().size() == 0) return netshim::real::poll(fds, n, timeout_ms);
+  if (KernelOnly()) return netshim::real::poll(fds, n, timeout_ms);
   CallResult result;
   const std::optional<int> r =
       netshim::PollMerged(Fds(), fds, n, netshim::DeadlineFromMillis(timeout_ms), nullptr);
@@ -26,7 +34,7 @@ int poll(pollfd* fds, nfds_t n, int timeout_ms) {
 }
 
 int ppoll(pollfd* fds, nfds_t n, const timespec* timeout, const sigset_t* sigmask) {
-  if (Fds().size() == 0) return netshim::real::ppoll(fds, n, timeout, sigmask);
+  if (KernelOnly()) return netshim::real::ppoll(fds, n, timeout, sigmask);
   CallResult result;
   netshim::Deadline deadline;
   if (const int e = netshim::DeadlineFromTimespec(timeout, &deadline); e < 0) return result(e);
@@ -36,7 +44,7 @@ int ppoll(pollfd* fds, nfds_t n, const timespec* timeout, const sigset_t* sigmas
 }
 
 int select(int nfds, fd_set* readfds, fd_set* writefds, fd_set* exceptfds, timeval* timeout) {
-  if (Fds().size() == 0) return netshim::real::select(nfds, readfds, writefds, exceptfds, timeout);
+  if (KernelOnly()) return netshim::real::select(nfds, readfds, writefds, exceptfds, timeout);
   CallResult result;
   netshim::Deadline deadline;
   if (const int e = netshim::DeadlineFromTimeval(timeout, &deadline); e < 0) return result(e);
@@ -51,9 +59,9 @@ int select(int nfds, fd_set* readfds, fd_set* writefds, fd_set* exceptfds, timev
   return result(*r);
 }
 
-int pselect(int nfds, fd_set* readfds, fd_set* writefds, fd_set* exceptfds,
-            const timespec* timeout, const sigset_t* sigmask) {
-  if (Fds().size() == 0) {
+int pselect(int nfds, fd_set* readfds, fd_set* writefds, fd_set* exceptfds, const timespec* timeout,
+            const sigset_t* sigmask) {
+  if (KernelOnly()) {
     return netshim::real::pselect(nfds, readfds, writefds, exceptfds, timeout, sigmask);
   }
   CallResult result;

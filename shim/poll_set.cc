@@ -39,6 +39,9 @@ int TakeKernelRevents(pollfd* fds, nfds_t n, const pollfd* kernel) {
 
 // The kernel's answer for the kernel fds right now, without sleeping.
 int PollKernelNow(pollfd* fds, nfds_t n, absl::InlinedVector<pollfd, 16>& kernel) {
+  bool any = false;
+  for (nfds_t i = 0; i < n && !any; ++i) any = kernel[i].fd >= 0;
+  if (!any) return 0;
   const timespec zero{0, 0};
   if (real::ppoll(kernel.data(), n, &zero, nullptr) < 0) return -errno;
   return TakeKernelRevents(fds, n, kernel.data());
@@ -74,8 +77,8 @@ short PollRevents(uint32_t mask, short events) {
   return static_cast<short>(mask & filter);
 }
 
-std::optional<int> PollMerged(const FdTable& table, pollfd* fds, nfds_t n,
-                              const Deadline& deadline, const sigset_t* sigmask) {
+std::optional<int> PollMerged(const FdTable& table, pollfd* fds, nfds_t n, const Deadline& deadline,
+                              const sigset_t* sigmask) {
   StackEntries stack;
   for (nfds_t i = 0; i < n; ++i) {
     if (fds[i].fd < 0) continue;
@@ -125,8 +128,8 @@ std::optional<int> PollMerged(const FdTable& table, pollfd* fds, nfds_t n,
   }
 }
 
-std::optional<int> SelectMerged(const FdTable& table, int nfds, fd_set* readfds,
-                                fd_set* writefds, fd_set* exceptfds, const Deadline& deadline,
+std::optional<int> SelectMerged(const FdTable& table, int nfds, fd_set* readfds, fd_set* writefds,
+                                fd_set* exceptfds, const Deadline& deadline,
                                 const sigset_t* sigmask) {
   if (nfds < 0) return -EINVAL;
   // One pollfd per descriptor named in any set.

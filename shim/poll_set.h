@@ -32,14 +32,14 @@ inline constexpr short kSelectExcept = POLLPRI;
 // poll over `fds`: the count of entries with revents, 0 on timeout, or a negative errno.
 // nullopt when no entry is a stack socket (the caller makes the real call itself, exactly
 // as the program asked).
-std::optional<int> PollMerged(const FdTable& table, pollfd* fds, nfds_t n,
-                              const Deadline& deadline, const sigset_t* sigmask);
+std::optional<int> PollMerged(const FdTable& table, pollfd* fds, nfds_t n, const Deadline& deadline,
+                              const sigset_t* sigmask);
 
 // select over the three sets (any may be null), in place: the number of bits set, 0 on
 // timeout, or a negative errno (-EBADF for a set fd that is not open). nullopt when no set
 // fd is a stack socket.
-std::optional<int> SelectMerged(const FdTable& table, int nfds, fd_set* readfds,
-                                fd_set* writefds, fd_set* exceptfds, const Deadline& deadline,
+std::optional<int> SelectMerged(const FdTable& table, int nfds, fd_set* readfds, fd_set* writefds,
+                                fd_set* exceptfds, const Deadline& deadline,
                                 const sigset_t* sigmask);
 
 // Validates and converts timeouts as Linux's poll_select_set_timeout: -EINVAL when out of

@@ -32,8 +32,8 @@ Fn Resolve(std::atomic<Fn>& slot, const char* name) {
 }
 
 // Every function's cache is a function-local constinit atomic: zero before any constructor.
-#define NETSHIM_REAL(name, ...)                  \
-  using Fn = __VA_ARGS__;                        \
+#define NETSHIM_REAL(name, ...)                   \
+  using Fn = __VA_ARGS__;                         \
   static constinit std::atomic<Fn> slot{nullptr}; \
   Fn f = Resolve(slot, name)
 
@@ -44,8 +44,7 @@ struct SigsetArgument {
 };
 constexpr size_t kKernelSigsetSize = 8;  // _NSIG / 8 on Linux
 
-long Pselect6(int n, fd_set* r, fd_set* w, fd_set* e, timespec* timeout,
-              const sigset_t* sigmask) {
+long Pselect6(int n, fd_set* r, fd_set* w, fd_set* e, timespec* timeout, const sigset_t* sigmask) {
   SigsetArgument arg{sigmask, kKernelSigsetSize};
   return syscall(SYS_pselect6, n, r, w, e, timeout, sigmask != nullptr ? &arg : nullptr);
 }
@@ -89,62 +88,61 @@ int connect(int fd, const sockaddr* addr, socklen_t len) {
 }
 
 ssize_t read(int fd, void* buf, size_t n) {
-  NETSHIM_REAL("read", ssize_t (*)(int, void*, size_t));
+  NETSHIM_REAL("read", ssize_t(*)(int, void*, size_t));
   if (f) return f(fd, buf, n);
   return syscall(SYS_read, fd, buf, n);
 }
 
 ssize_t readv(int fd, const iovec* iov, int iovcnt) {
-  NETSHIM_REAL("readv", ssize_t (*)(int, const iovec*, int));
+  NETSHIM_REAL("readv", ssize_t(*)(int, const iovec*, int));
   if (f) return f(fd, iov, iovcnt);
   return syscall(SYS_readv, fd, iov, iovcnt);
 }
 
 ssize_t write(int fd, const void* buf, size_t n) {
-  NETSHIM_REAL("write", ssize_t (*)(int, const void*, size_t));
+  NETSHIM_REAL("write", ssize_t(*)(int, const void*, size_t));
   if (f) return f(fd, buf, n);
   return syscall(SYS_write, fd, buf, n);
 }
 
 ssize_t writev(int fd, const iovec* iov, int iovcnt) {
-  NETSHIM_REAL("writev", ssize_t (*)(int, const iovec*, int));
+  NETSHIM_REAL("writev", ssize_t(*)(int, const iovec*, int));
   if (f) return f(fd, iov, iovcnt);
   return syscall(SYS_writev, fd, iov, iovcnt);
 }
 
 ssize_t recv(int fd, void* buf, size_t n, int flags) {
-  NETSHIM_REAL("recv", ssize_t (*)(int, void*, size_t, int));
+  NETSHIM_REAL("recv", ssize_t(*)(int, void*, size_t, int));
   if (f) return f(fd, buf, n, flags);
   return syscall(SYS_recvfrom, fd, buf, n, flags, nullptr, nullptr);
 }
 
 ssize_t recvfrom(int fd, void* buf, size_t n, int flags, sockaddr* addr, socklen_t* len) {
-  NETSHIM_REAL("recvfrom", ssize_t (*)(int, void*, size_t, int, sockaddr*, socklen_t*));
+  NETSHIM_REAL("recvfrom", ssize_t(*)(int, void*, size_t, int, sockaddr*, socklen_t*));
   if (f) return f(fd, buf, n, flags, addr, len);
   return syscall(SYS_recvfrom, fd, buf, n, flags, addr, len);
 }
 
 ssize_t recvmsg(int fd, msghdr* msg, int flags) {
-  NETSHIM_REAL("recvmsg", ssize_t (*)(int, msghdr*, int));
+  NETSHIM_REAL("recvmsg", ssize_t(*)(int, msghdr*, int));
   if (f) return f(fd, msg, flags);
   return syscall(SYS_recvmsg, fd, msg, flags);
 }
 
 ssize_t send(int fd, const void* buf, size_t n, int flags) {
-  NETSHIM_REAL("send", ssize_t (*)(int, const void*, size_t, int));
+  NETSHIM_REAL("send", ssize_t(*)(int, const void*, size_t, int));
   if (f) return f(fd, buf, n, flags);
   return syscall(SYS_sendto, fd, buf, n, flags, nullptr, 0);
 }
 
-ssize_t sendto(int fd, const void* buf, size_t n, int flags, const sockaddr* addr,
-               socklen_t len) {
-  NETSHIM_REAL("sendto", ssize_t (*)(int, const void*, size_t, int, const sockaddr*, socklen_t));
+ssize_t sendto(int fd, const void* buf, size_t n, int flags, const sockaddr* addr, socklen_t len) {
+  NETSHIM_REAL("sendto", ssize_t(*)(int, const void*, size_t, int, const sockaddr*, socklen_t));
   if (f) return f(fd, buf, n, flags, addr, len);
   return syscall(SYS_sendto, fd, buf, n, flags, addr, len);
 }
 
 ssize_t sendmsg(int fd, const msghdr* msg, int flags) {
-  NETSHIM_REAL("sendmsg", ssize_t (*)(int, const msghdr*, int));
+  NETSHIM_REAL("sendmsg", ssize_t(*)(int, const msghdr*, int));
   if (f) return f(fd, msg, flags);
   return syscall(SYS_sendmsg, fd, msg, flags);
 }
@@ -237,8 +235,8 @@ int ppoll(pollfd* fds, nfds_t n, const timespec* timeout, const sigset_t* sigmas
   // The kernel writes the time left back; the C function's caller keeps its timespec.
   timespec copy{};
   if (timeout != nullptr) copy = *timeout;
-  return static_cast<int>(syscall(SYS_ppoll, fds, n, timeout != nullptr ? &copy : nullptr,
-                                  sigmask, kKernelSigsetSize));
+  return static_cast<int>(
+      syscall(SYS_ppoll, fds, n, timeout != nullptr ? &copy : nullptr, sigmask, kKernelSigsetSize));
 }
 
 int select(int n, fd_set* r, fd_set* w, fd_set* e, timeval* timeout) {
@@ -253,7 +251,8 @@ int select(int n, fd_set* r, fd_set* w, fd_set* e, timeval* timeout) {
 
 int pselect(int n, fd_set* r, fd_set* w, fd_set* e, const timespec* timeout,
             const sigset_t* sigmask) {
-  NETSHIM_REAL("pselect", int (*)(int, fd_set*, fd_set*, fd_set*, const timespec*, const sigset_t*));
+  NETSHIM_REAL("pselect",
+               int (*)(int, fd_set*, fd_set*, fd_set*, const timespec*, const sigset_t*));
   if (f) return f(n, r, w, e, timeout, sigmask);
   timespec copy{};
   if (timeout != nullptr) copy = *timeout;

@@ -31,8 +31,7 @@ ssize_t recv(int fd, void* buf, size_t n, int flags);
 ssize_t recvfrom(int fd, void* buf, size_t n, int flags, sockaddr* addr, socklen_t* len);
 ssize_t recvmsg(int fd, msghdr* msg, int flags);
 ssize_t send(int fd, const void* buf, size_t n, int flags);
-ssize_t sendto(int fd, const void* buf, size_t n, int flags, const sockaddr* addr,
-               socklen_t len);
+ssize_t sendto(int fd, const void* buf, size_t n, int flags, const sockaddr* addr, socklen_t len);
 ssize_t sendmsg(int fd, const msghdr* msg, int flags);
 int close(int fd);
 int close_range(unsigned first, unsigned last, int flags);

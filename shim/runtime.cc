@@ -63,7 +63,10 @@ void OnExit() {
     NETSHIM_LOG(kWarn, "exit: {} connection(s) still sending after {}; giving up",
                 Drain().Pending(), absl::FormatDuration(g_config->exit_timeout));
   }
-  if (g_config->stats) WriteStderr(stack->stats().FormatTable());
+  if (g_config->stats) {
+    WriteStderr(fmt::format("netshim: counters of process {}:\n{}", getpid(),
+                            stack->stats().FormatTable()));
+  }
   stack->Stop();
 }
 
@@ -127,10 +130,13 @@ std::shared_ptr<OpenSocket> MakeOpenSocket(std::shared_ptr<Socket> socket, bool 
 
 int RefuseInChild(int fd) {
   if (!g_child_refusal_logged.exchange(true)) {
-    WriteStderr(fmt::format(
-        "netshim: fd {} is a socket of the parent process's stack; after fork() without exec "
-        "only close() works on it\n",
-        fd));
+    WriteStderr(fd < 0 ? std::string("netshim: no new IPv4 sockets in a child forked after the "
+                                     "stack started (the stack lives in the parent; exec "
+                                     "starts afresh)\n")
+                       : fmt::format("netshim: fd {} is a socket of the parent process's "
+                                     "stack; after fork() without exec only close() works on "
+                                     "it\n",
+                                     fd));
   }
   return -EOPNOTSUPP;
 }

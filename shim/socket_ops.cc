@@ -46,8 +46,8 @@ class CallDeadline {
       : socket_(socket), direction_(direction) {}
   const Deadline& Get() {
     if (!started_) {
-      deadline_ = DeadlineAfter(direction_ == kReceive ? socket_.ReceiveTimeout()
-                                                       : socket_.SendTimeout());
+      deadline_ =
+          DeadlineAfter(direction_ == kReceive ? socket_.ReceiveTimeout() : socket_.SendTimeout());
       started_ = true;
     }
     return deadline_;
@@ -203,8 +203,8 @@ ssize_t ReceiveMessage(OpenSocket& s, std::span<const iovec> data, int flags, so
   if (msg_flags != nullptr) *msg_flags = info.flags;
   if (from_len != nullptr) {
     // Linux copies the address after the data is taken: a bad buffer loses the data.
-    const int w = info.peer ? WriteSocketAddress(*info.peer, from, from_len)
-                            : WriteNoAddress(from, from_len);
+    const int w =
+        info.peer ? WriteSocketAddress(*info.peer, from, from_len) : WriteNoAddress(from, from_len);
     if (w < 0) return w;
   }
   return result;

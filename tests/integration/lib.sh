@@ -85,3 +85,75 @@ counter() {
   awk -v g="$1" -v n="$2" '$1 == g && $2 == n { print $3; found = 1 } END { if (!found) print 0 }' \
     "$HOST_OUT"
 }
+
+# --- Programs under the shim (libnetshim.so through scripts/netshim) ---
+SHIM_LAUNCHER="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/scripts/netshim"
+SHIM_LIB="$NETSHIM_BUILD/shim/libnetshim.so"
+# Debian's python, not a pyenv shim: the program must be the real binary the shim preloads into.
+SHIM_PYTHON=/usr/bin/python3
+
+# require_programs <program...>: skips the test when one is missing (scripts/install-deps).
+require_programs() {
+  local p
+  for p in "$@"; do command -v "$p" >/dev/null || skip "$p is not installed (scripts/install-deps)"; done
+}
+
+# shim_setup: ns_setup, once libnetshim.so is known to be built.
+shim_setup() {
+  require_root
+  [ -f "$SHIM_LIB" ] || fail "libnetshim.so not built at $SHIM_LIB"
+  ns_setup
+}
+
+# shim_run [launcher flags...] -- <program...>: runs a program under the shim in the
+# namespace as $STACK_IP/24 on the TAP, in the foreground, killed after $SHIM_TIMEOUT
+# seconds (default 120).
+shim_run() {
+  timeout "${SHIM_TIMEOUT:-120}" env NETSHIM_LIB="$SHIM_LIB" ip netns exec "$NS" \
+    "$SHIM_LAUNCHER" --tap "$TAP" --addr "$STACK_IP/24" --gw "$KERNEL_IP" "$@"
+}
+
+# shim_bg <log> [launcher flags...] -- <program...>: the same in the background; sets
+# SHIM_PID (the program's pid: ip netns exec and the launcher both exec).
+shim_bg() {
+  local log=$1; shift
+  NETSHIM_LIB="$SHIM_LIB" ip netns exec "$NS" "$SHIM_LAUNCHER" --tap "$TAP" \
+    --addr "$STACK_IP/24" --gw "$KERNEL_IP" "$@" >"$log" 2>&1 &
+  SHIM_PID=$!
+  PIDS+=("$SHIM_PID")
+}
+
+# kernel_bg <log> <program...>: a kernel-side program in the namespace, in the background;
+# sets BG_PID.
+kernel_bg() {
+  local log=$1; shift
+  ip netns exec "$NS" "$@" >"$log" 2>&1 &
+  BG_PID=$!
+  PIDS+=("$BG_PID")
+}
+
+# kernel_listening <ip:port>: a kernel TCP socket listens there. (A server under the shim
+# is not the kernel's: wait for what it prints instead.)
+kernel_listening() { nsx ss -Hltn "src $1" | grep -q .; }
+
+# wait_exit <seconds> <pid>: waits for a background process to end; fails on timeout.
+# Leaves its exit status in WAIT_RC.
+wait_exit() {
+  local deadline=$((SECONDS + $1)) pid=$2
+  while kill -0 "$pid" 2>/dev/null; do
+    [ $SECONDS -lt $deadline ] || fail "process $pid did not finish within $1 s"
+    sleep 0.05
+  done
+  WAIT_RC=0
+  wait "$pid" || WAIT_RC=$?
+}
+
+sha() { sha256sum "$1" | cut -d' ' -f1; }
+
+# shim_preload: the LD_PRELOAD value for the shim without the launcher (an ASan-built shim
+# needs the ASan runtime first).
+shim_preload() {
+  local asan
+  asan=$(ldd "$SHIM_LIB" | awk '/libasan\.so/ { print $3; exit }')
+  echo "${asan:+$asan }$SHIM_LIB"
+}

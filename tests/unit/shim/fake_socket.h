@@ -72,8 +72,8 @@ class FakeSocket : public Socket {
         if (recv_error_ != 0) return -recv_error_;
         return eof_ ? 0 : -EAGAIN;
       }
-      const size_t copied = CopyToIov(
-          {reinterpret_cast<const uint8_t*>(incoming_.data()), incoming_.size()}, data);
+      const size_t copied =
+          CopyToIov({reinterpret_cast<const uint8_t*>(incoming_.data()), incoming_.size()}, data);
       if (!(flags & MSG_PEEK)) incoming_.erase(0, copied);
       info.peer = from_;
       r = static_cast<ssize_t>(copied);

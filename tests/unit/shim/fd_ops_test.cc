@@ -23,8 +23,7 @@ class ShimFdOps : public ::testing::Test {
     table_.ForEach([this](int fd, const std::shared_ptr<OpenSocket>&) { CloseFd(table_, fd); });
   }
   int Install(bool nonblocking = false, bool cloexec = false) {
-    const int fd =
-        InstallSocket(table_, std::make_shared<OpenSocket>(fake_, nonblocking), cloexec);
+    const int fd = InstallSocket(table_, std::make_shared<OpenSocket>(fake_, nonblocking), cloexec);
     EXPECT_GE(fd, 0);
     return fd;
   }

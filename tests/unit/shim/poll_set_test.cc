@@ -181,9 +181,8 @@ TEST_F(ShimPoll, SelectTimesOutAndClearsTheSets) {
   fd_set r;
   FD_ZERO(&r);
   FD_SET(fd_, &r);
-  EXPECT_EQ(SelectMerged(table_, fd_ + 1, &r, nullptr, nullptr, In(absl::Milliseconds(10)),
-                         nullptr),
-            0);
+  EXPECT_EQ(
+      SelectMerged(table_, fd_ + 1, &r, nullptr, nullptr, In(absl::Milliseconds(10)), nullptr), 0);
   EXPECT_FALSE(FD_ISSET(fd_, &r));
 }
 
@@ -196,8 +195,8 @@ TEST_F(ShimPoll, SelectOnAClosedKernelDescriptorIsEbadf) {
   FD_ZERO(&r);
   FD_SET(fd_, &r);
   FD_SET(spare[0], &r);
-  EXPECT_EQ(SelectMerged(table_, std::max(fd_, spare[0]) + 1, &r, nullptr, nullptr,
-                         std::nullopt, nullptr),
+  EXPECT_EQ(SelectMerged(table_, std::max(fd_, spare[0]) + 1, &r, nullptr, nullptr, std::nullopt,
+                         nullptr),
             -EBADF);
   EXPECT_EQ(SelectMerged(table_, -1, &r, nullptr, nullptr, std::nullopt, nullptr), -EINVAL);
 }

@@ -62,12 +62,10 @@ TEST(ShimSockaddr, AfUnspecMeansSomethingDifferentToEachCall) {
   EXPECT_EQ(Read(Inet("1.2.3.4", 80, AF_UNSPEC), sizeof(sockaddr_in), AddressUse::kBind, &p),
             -EAFNOSUPPORT);
   // connect: disconnect, and only the family needs to be there.
-  EXPECT_EQ(Read(Inet("1.2.3.4", 80, AF_UNSPEC), sizeof(sa_family_t), AddressUse::kConnect, &p),
-            0);
+  EXPECT_EQ(Read(Inet("1.2.3.4", 80, AF_UNSPEC), sizeof(sa_family_t), AddressUse::kConnect, &p), 0);
   EXPECT_TRUE(p.disconnect);
   // sendto (UDP): read like AF_INET.
-  EXPECT_EQ(Read(Inet("1.2.3.4", 80, AF_UNSPEC), sizeof(sockaddr_in), AddressUse::kSendTo, &p),
-            0);
+  EXPECT_EQ(Read(Inet("1.2.3.4", 80, AF_UNSPEC), sizeof(sockaddr_in), AddressUse::kSendTo, &p), 0);
   EXPECT_EQ(p.address.address, Ipv4Address::FromOctets(1, 2, 3, 4));
 }
 

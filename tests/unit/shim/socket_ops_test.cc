@@ -124,8 +124,7 @@ TEST_F(ShimSocketOps, ReceiveWritesTheSenderForDatagramsOnly) {
   sockaddr_in from{};
   socklen_t len = sizeof(from);
   iovec iov{buf, sizeof(buf)};
-  ASSERT_EQ(ReceiveMessage(*open_, {&iov, 1}, 0, reinterpret_cast<sockaddr*>(&from), &len,
-                           nullptr),
+  ASSERT_EQ(ReceiveMessage(*open_, {&iov, 1}, 0, reinterpret_cast<sockaddr*>(&from), &len, nullptr),
             5);
   EXPECT_EQ(len, sizeof(sockaddr_in));
   EXPECT_EQ(ntohs(from.sin_port), 53);
@@ -163,7 +162,8 @@ TEST_F(ShimSocketOps, SendTimeoutAfterAPartialSendReturnsTheCount) {
 std::atomic<int> g_sigpipes{0};
 
 TEST_F(ShimSocketOps, EpipeRaisesSigpipeOnStreamsUnlessNoSignal) {
-  struct sigaction sa {}, old{};
+  struct sigaction sa {
+  }, old{};
   sa.sa_handler = [](int) { g_sigpipes.fetch_add(1); };
   sigemptyset(&sa.sa_mask);
   sigaction(SIGPIPE, &sa, &old);
