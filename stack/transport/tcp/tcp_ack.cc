@@ -119,11 +119,7 @@ void TcpSocket::NewDataAckedLocked(const TcpSegment& seg, const SackScoreboard::
       cc_->OnPartialAck(ack_sample);
       if (!sack_ok_) {
         // RFC 6582 3.2 step 5: retransmit the first unacknowledged segment at once.
-        const uint32_t len = std::min<uint32_t>(send_mss_, SeqDiff(snd_max_, snd_una_));
-        const uint32_t data_stop = SeqMin(snd_una_ + len, write_seq_);
-        const size_t data_len = SeqGt(data_stop, snd_una_) ? data_stop - snd_una_ : 0;
-        SendDataSegmentLocked(snd_una_, data_len, fin_queued_ && SeqGt(snd_una_ + len, write_seq_),
-                              true);
+        ResendHeadLocked(send_mss_);
       }
     }
   } else {
@@ -166,17 +162,9 @@ void TcpSocket::EnterRecoveryLocked() {
   cc_->OnEnterRecovery(InFlightLocked() / send_mss_, sack_ok_, now);
   rtt_seq_.reset();
   // RFC 6675 5 step (4.3) / RFC 5681 3.2 step 2: retransmit the first lost segment now.
-  const uint32_t len = std::min<uint32_t>(send_mss_, SeqDiff(snd_max_, snd_una_));
-  const uint32_t data_stop = SeqMin(snd_una_ + len, write_seq_);
-  const size_t data_len = SeqGt(data_stop, snd_una_) ? data_stop - snd_una_ : 0;
-  const bool fin = fin_queued_ && SeqGt(snd_una_ + len, write_seq_);
-  if (sack_ok_) {
-    scoreboard_.EnterRecovery(snd_max_);
-    SendDataSegmentLocked(snd_una_, data_len, fin, true);
-    scoreboard_.OnRetransmitted({snd_una_, snd_una_ + len});
-  } else {
-    SendDataSegmentLocked(snd_una_, data_len, fin, true);
-  }
+  if (sack_ok_) scoreboard_.EnterRecovery(snd_max_);
+  const SackBlock head = ResendHeadLocked(send_mss_);
+  if (sack_ok_) scoreboard_.OnRetransmitted(head);
   rto_at_ = now + rtt_.rto();
   ArmProbeLocked();
 }

@@ -255,6 +255,19 @@ bool TcpSocket::SendDataSegmentLocked(uint32_t seq, size_t len, bool fin, bool r
   return TransmitLocked(seq, flags, len, retransmit);
 }
 
+bool TcpSocket::ResendRangeLocked(SackBlock range) {
+  const uint32_t data_stop = SeqMin(range.end, write_seq_);
+  const size_t len = SeqGt(data_stop, range.start) ? data_stop - range.start : 0;
+  return SendDataSegmentLocked(range.start, len, fin_queued_ && SeqGt(range.end, write_seq_),
+                               true);
+}
+
+SackBlock TcpSocket::ResendHeadLocked(uint32_t mss) {
+  const SackBlock head{snd_una_, SeqMin(snd_una_ + mss, snd_max_)};
+  ResendRangeLocked(head);
+  return head;
+}
+
 uint32_t TcpSocket::InFlightLocked() const {
   if (sack_ok_ && in_recovery_) return scoreboard_.Pipe(snd_max_, send_mss_);
   if (SeqLt(snd_nxt_, snd_max_)) return SeqDiff(snd_nxt_, snd_una_);  // after a timeout
@@ -309,13 +322,7 @@ void TcpSocket::PushLocked() {
       const SackScoreboard::NextSegment next = scoreboard_.NextSeg(snd_max_, mss, new_ok);
       if (next.kind == SackScoreboard::NextSegment::Kind::kRetransmit ||
           next.kind == SackScoreboard::NextSegment::Kind::kRescue) {
-        const uint32_t end = next.range.end;
-        const uint32_t data_stop = SeqMin(end, data_end);
-        const size_t len = SeqDiff(data_stop, next.range.start) > 0
-                               ? static_cast<size_t>(SeqDiff(data_stop, next.range.start))
-                               : 0;
-        const bool fin = fin_queued_ && SeqGt(end, data_end);
-        if (!SendDataSegmentLocked(next.range.start, len, fin, true)) break;
+        if (!ResendRangeLocked(next.range)) break;
         if (next.kind == SackScoreboard::NextSegment::Kind::kRetransmit) {
           scoreboard_.OnRetransmitted(next.range);
         } else {
@@ -341,12 +348,7 @@ void TcpSocket::PushLocked() {
         snd_nxt_ = snd_max_;
         continue;
       }
-      const uint32_t data_stop = SeqMin(hole->end, data_end);
-      const size_t len = SeqDiff(data_stop, hole->start) > 0
-                             ? static_cast<size_t>(SeqDiff(data_stop, hole->start))
-                             : 0;
-      const bool fin = fin_queued_ && SeqGt(hole->end, data_end);
-      if (!SendDataSegmentLocked(hole->start, len, fin, true)) break;
+      if (!ResendRangeLocked(*hole)) break;
       snd_nxt_ = hole->end;
       continue;
     }

@@ -209,6 +209,11 @@ class TcpSocket final : public Socket, public std::enable_shared_from_this<TcpSo
   // Returns false when no buffer could be had.
   bool SendDataSegmentLocked(uint32_t seq, size_t len, bool fin, bool retransmit)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Sends the sequence range [range.start, range.end) again: its data, and the FIN when the
+  // range covers it.
+  bool ResendRangeLocked(SackBlock range) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The first unacknowledged segment (at most `mss` of sequence space) again; its range.
+  SackBlock ResendHeadLocked(uint32_t mss) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // A segment without data: SYN, SYN-ACK, ACK, FIN-less probes (seq given), RST.
   void SendControlLocked(uint8_t flags, uint32_t seq) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SendAckLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -151,11 +151,8 @@ void TcpSocket::ProbeTimeoutLocked() {
     // recovery alone can only repair with a timeout): send it again, and let the other
     // holes be resent too.
     if (sack_ok_) scoreboard_.RestartRetransmissions();
-    const uint32_t end = SeqMin(snd_una_ + mss, snd_max_);
-    const uint32_t data_stop = SeqMin(end, write_seq_);
-    const size_t len = SeqGt(data_stop, snd_una_) ? data_stop - snd_una_ : 0;
-    SendDataSegmentLocked(snd_una_, len, fin_queued_ && SeqGt(end, write_seq_), true);
-    if (sack_ok_) scoreboard_.OnRetransmitted({snd_una_, end});
+    const SackBlock head = ResendHeadLocked(mss);
+    if (sack_ok_) scoreboard_.OnRetransmitted(head);
   } else {
     // Tail loss probe (RFC 8985 7.3): new data if the windows allow, else the last
     // segment again, so that a lost tail shows up as SACKs and fast recovery, not a
