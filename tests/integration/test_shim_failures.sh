@@ -1,27 +1,26 @@
-#!/usr/bin/env bash
-# Failures under the shim look as on Linux, and configuration errors are one clear line:
-#   - connect to a closed port: curl exits 7 having seen "Connection refused";
-#   - connect to a silent address: curl's own connect timeout (exit 28);
+# Failures under the shim look as on Linux, and configuration errors are one clear line
+# (the client is curl, or its stand-in under the ASan shim: HTTP_GET in lib.sh):
+#   - connect to a closed port: exit 7 having seen "Connection refused";
+#   - connect to a silent address: the client's own connect timeout (exit 28);
 #   - a bad or missing NETSHIM_* value stops the program at its first socket with one
 #     line naming the variable (exit status 2), while a program that never opens a socket
 #     runs undisturbed (the stack starts lazily).
 source "$(dirname "$0")/lib.sh"
 require_programs curl
 shim_setup
-skip_curl_under_asan_shim
 
 log "closed port"
 rc=0
-shim_run -- curl -v "http://$KERNEL_IP:9/" >"$WORK/refused.out" 2>"$WORK/refused.log" || rc=$?
-[ "$rc" -eq 7 ] || fail "curl exited with $rc, expected 7"
-grep -q "Connection refused" "$WORK/refused.log" || fail "no 'Connection refused' from curl"
-echo "ok: curl exit 7, Connection refused"
+shim_run -- "${HTTP_GET[@]}" "http://$KERNEL_IP:9/" >"$WORK/refused.out" 2>"$WORK/refused.log" || rc=$?
+[ "$rc" -eq 7 ] || fail "the client exited with $rc, expected 7"
+grep -q "Connection refused" "$WORK/refused.log" || fail "no 'Connection refused' from the client"
+echo "ok: exit 7, Connection refused"
 
 log "silent address"
 rc=0
-shim_run -- curl -sS --connect-timeout 1 "http://198.18.0.77:80/" 2>"$WORK/silent.log" || rc=$?
-[ "$rc" -eq 28 ] || fail "curl exited with $rc, expected 28 (timeout)"
-echo "ok: curl exit 28 ($(cat "$WORK/silent.log"))"
+shim_run -- "${HTTP_GET[@]}" --connect-timeout 1 "http://198.18.0.77:80/" 2>"$WORK/silent.log" || rc=$?
+[ "$rc" -eq 28 ] || fail "the client exited with $rc, expected 28 (timeout)"
+echo "ok: exit 28 ($(cat "$WORK/silent.log"))"
 
 # check_fatal <log> <variable>: exactly one line, from the shim, naming the variable.
 check_fatal() {
@@ -31,7 +30,7 @@ check_fatal() {
 
 log "bad NETSHIM_MTU"
 rc=0
-NETSHIM_MTU=abc shim_run -- curl -sS "http://$KERNEL_IP:9/" 2>"$WORK/mtu.log" || rc=$?
+NETSHIM_MTU=abc shim_run -- "${HTTP_GET[@]}" "http://$KERNEL_IP:9/" 2>"$WORK/mtu.log" || rc=$?
 [ "$rc" -eq 2 ] || fail "exit status $rc, expected 2"
 check_fatal "$WORK/mtu.log" 'NETSHIM_MTU="abc"'
 echo "ok: $(cat "$WORK/mtu.log")"
@@ -40,7 +39,7 @@ log "missing NETSHIM_ADDR (preloaded without the launcher)"
 rc=0
 ip netns exec "$NS" env LD_PRELOAD="$(shim_preload)" NETSHIM_TAP="$TAP" \
   ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
-  curl -sS "http://$KERNEL_IP:9/" 2>"$WORK/addr.log" || rc=$?
+  "${HTTP_GET[@]}" "http://$KERNEL_IP:9/" 2>"$WORK/addr.log" || rc=$?
 [ "$rc" -eq 2 ] || fail "exit status $rc, expected 2"
 check_fatal "$WORK/addr.log" NETSHIM_ADDR
 echo "ok: $(cat "$WORK/addr.log")"
