@@ -265,4 +265,74 @@ int fstat(int fd, struct stat* st) {
   return static_cast<int>(syscall(SYS_fstat, fd, st));
 }
 
+int statx(int dirfd, const char* path, int flags, unsigned mask, struct statx* out) {
+  NETSHIM_REAL("statx", int (*)(int, const char*, int, unsigned, struct statx*));
+  if (f) return f(dirfd, path, flags, mask, out);
+  return static_cast<int>(syscall(SYS_statx, dirfd, path, flags, mask, out));
+}
+
+int socketpair(int domain, int type, int protocol, int fds[2]) {
+  NETSHIM_REAL("socketpair", int (*)(int, int, int, int*));
+  if (f) return f(domain, type, protocol, fds);
+  return static_cast<int>(syscall(SYS_socketpair, domain, type, protocol, fds));
+}
+
+ssize_t sendfile(int out_fd, int in_fd, off_t* offset, size_t count) {
+  NETSHIM_REAL("sendfile", ssize_t (*)(int, int, off_t*, size_t));
+  if (f) return f(out_fd, in_fd, offset, count);
+  return syscall(SYS_sendfile, out_fd, in_fd, offset, count);
+}
+
+int sendmmsg(int fd, mmsghdr* msgs, unsigned n, int flags) {
+  NETSHIM_REAL("sendmmsg", int (*)(int, mmsghdr*, unsigned, int));
+  if (f) return f(fd, msgs, n, flags);
+  return static_cast<int>(syscall(SYS_sendmmsg, fd, msgs, n, flags));
+}
+
+int recvmmsg(int fd, mmsghdr* msgs, unsigned n, int flags, timespec* timeout) {
+  NETSHIM_REAL("recvmmsg", int (*)(int, mmsghdr*, unsigned, int, timespec*));
+  if (f) return f(fd, msgs, n, flags, timeout);
+  return static_cast<int>(syscall(SYS_recvmmsg, fd, msgs, n, flags, timeout));
+}
+
+ssize_t pread(int fd, void* buf, size_t n, off_t offset) {
+  NETSHIM_REAL("pread64", ssize_t (*)(int, void*, size_t, off_t));
+  if (f) return f(fd, buf, n, offset);
+  return syscall(SYS_pread64, fd, buf, n, offset);
+}
+
+int epoll_create1(int flags) {
+  NETSHIM_REAL("epoll_create1", int (*)(int));
+  if (f) return f(flags);
+  return static_cast<int>(syscall(SYS_epoll_create1, flags));
+}
+
+int epoll_ctl(int epfd, int op, int fd, epoll_event* event) {
+  NETSHIM_REAL("epoll_ctl", int (*)(int, int, int, epoll_event*));
+  if (f) return f(epfd, op, fd, event);
+  return static_cast<int>(syscall(SYS_epoll_ctl, epfd, op, fd, event));
+}
+
+int epoll_pwait(int epfd, epoll_event* events, int maxevents, int timeout_ms,
+                const sigset_t* sigmask) {
+  NETSHIM_REAL("epoll_pwait", int (*)(int, epoll_event*, int, int, const sigset_t*));
+  if (f) return f(epfd, events, maxevents, timeout_ms, sigmask);
+  return static_cast<int>(
+      syscall(SYS_epoll_pwait, epfd, events, maxevents, timeout_ms, sigmask, kKernelSigsetSize));
+}
+
+int epoll_pwait2(int epfd, epoll_event* events, int maxevents, const timespec* timeout,
+                 const sigset_t* sigmask) {
+  // Called straight: glibc 2.36 has the wrapper, but the syscall is the same on older ones.
+  return static_cast<int>(syscall(SYS_epoll_pwait2, epfd, events, maxevents, timeout, sigmask,
+                                  kKernelSigsetSize));
+}
+
+int sigaction(int sig, const struct sigaction* act, struct sigaction* old) {
+  NETSHIM_REAL("sigaction", int (*)(int, const struct sigaction*, struct sigaction*));
+  if (f) return f(sig, act, old);
+  errno = ENOSYS;  // the kernel's rt_sigaction wants the C library's restorer: never raw
+  return -1;
+}
+
 }  // namespace netshim::real

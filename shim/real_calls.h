@@ -9,7 +9,9 @@
 
 #include <poll.h>
 #include <signal.h>
+#include <sys/epoll.h>
 #include <sys/select.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -52,5 +54,18 @@ int select(int n, fd_set* r, fd_set* w, fd_set* e, timeval* timeout);
 int pselect(int n, fd_set* r, fd_set* w, fd_set* e, const timespec* timeout,
             const sigset_t* sigmask);
 int fstat(int fd, struct stat* st);
+int statx(int dirfd, const char* path, int flags, unsigned mask, struct statx* out);
+int socketpair(int domain, int type, int protocol, int fds[2]);
+ssize_t sendfile(int out_fd, int in_fd, off_t* offset, size_t count);
+int sendmmsg(int fd, mmsghdr* msgs, unsigned n, int flags);
+int recvmmsg(int fd, mmsghdr* msgs, unsigned n, int flags, timespec* timeout);
+ssize_t pread(int fd, void* buf, size_t n, off_t offset);
+int epoll_create1(int flags);
+int epoll_ctl(int epfd, int op, int fd, epoll_event* event);
+int epoll_pwait(int epfd, epoll_event* events, int maxevents, int timeout_ms,
+                const sigset_t* sigmask);
+int epoll_pwait2(int epfd, epoll_event* events, int maxevents, const timespec* timeout,
+                 const sigset_t* sigmask);
+int sigaction(int sig, const struct sigaction* act, struct sigaction* old);
 
 }  // namespace netshim::real
