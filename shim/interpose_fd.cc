@@ -19,9 +19,18 @@
 namespace netshim::shim {
 namespace {
 
+// A copy of an epoll fd shares its side table (dup of a kernel epoll fd shares the instance).
+int NoteDup(int fd, int copy) {
+  if (copy >= 0) Epolls().Copy(fd, copy);
+  return copy;
+}
+
 int Fcntl(int fd, int cmd, unsigned long arg) {
   auto s = StackSocket(fd);
-  if (!s) return real::fcntl(fd, cmd, arg);
+  if (!s) {
+    const int r = real::fcntl(fd, cmd, arg);
+    return cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC ? NoteDup(fd, r) : r;
+  }
   CallResult result;
   return result(FcntlSocket(Fds(), s, fd, cmd, arg));
 }
@@ -36,12 +45,15 @@ int Fstat(int fd, struct stat* st) {
 }  // namespace netshim::shim
 
 using netshim::shim::CallResult;
+using netshim::shim::Epolls;
 using netshim::shim::Fds;
+using netshim::shim::NoteDup;
 using netshim::shim::StackSocket;
 
 extern "C" {
 
 int close(int fd) {
+  Epolls().Forget(fd);
   if (Fds().size() == 0) return netshim::real::close(fd);
   CallResult result;
   return result(netshim::CloseFd(Fds(), fd));
@@ -50,28 +62,31 @@ int close(int fd) {
 int close_range(unsigned first, unsigned last, int flags) noexcept {
   // CLOSE_RANGE_CLOEXEC only marks them; otherwise they are gone once the kernel returns.
   const int r = netshim::real::close_range(first, last, flags);
-  if (r == 0 && !(flags & CLOSE_RANGE_CLOEXEC)) netshim::ForgetRange(Fds(), first, last);
+  if (r == 0 && !(flags & CLOSE_RANGE_CLOEXEC)) {
+    netshim::ForgetRange(Fds(), first, last);
+    Epolls().ForgetRange(first, last);
+  }
   return r;
 }
 
 void closefrom(int lowfd) noexcept { close_range(lowfd < 0 ? 0 : lowfd, ~0U, 0); }
 
 int dup(int fd) noexcept {
-  if (!StackSocket(fd)) return netshim::real::dup(fd);
+  if (!StackSocket(fd)) return NoteDup(fd, netshim::real::dup(fd));
   CallResult result;
   return result(netshim::DupFd(Fds(), fd));
 }
 
 int dup2(int fd, int fd2) noexcept {
-  if (Fds().size() == 0) return netshim::real::dup2(fd, fd2);
+  if (Fds().size() == 0) return NoteDup(fd, netshim::real::dup2(fd, fd2));
   CallResult result;
-  return result(netshim::Dup3Fd(Fds(), fd, fd2, 0, /*is_dup2=*/true));
+  return result(NoteDup(fd, netshim::Dup3Fd(Fds(), fd, fd2, 0, /*is_dup2=*/true)));
 }
 
 int dup3(int fd, int fd2, int flags) noexcept {
-  if (Fds().size() == 0) return netshim::real::dup3(fd, fd2, flags);
+  if (Fds().size() == 0) return NoteDup(fd, netshim::real::dup3(fd, fd2, flags));
   CallResult result;
-  return result(netshim::Dup3Fd(Fds(), fd, fd2, flags, /*is_dup2=*/false));
+  return result(NoteDup(fd, netshim::Dup3Fd(Fds(), fd, fd2, flags, /*is_dup2=*/false)));
 }
 
 // glibc reads the third argument as a pointer-sized word whatever the command.

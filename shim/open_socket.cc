@@ -1,6 +1,9 @@
 #include "shim/open_socket.h"
 
+#include <algorithm>
 #include <utility>
+
+#include "shim/epoll_set.h"
 
 namespace netshim {
 
@@ -11,8 +14,27 @@ OpenSocket::OpenSocket(std::shared_ptr<Socket> socket, bool nonblocking, CloseHo
 // the last file reference is dropped, not at each close(2).
 OpenSocket::~OpenSocket() { CloseNow(); }
 
+void OpenSocket::AddEpollLink(const std::shared_ptr<EpollSet>& set, int fd) {
+  absl::MutexLock lock(&links_mu_);
+  // Closed sets are pruned here, so a file added to and removed from sets all its life
+  // keeps only the links that can still matter.
+  std::erase_if(epoll_links_, [](const auto& link) { return link.first.expired(); });
+  for (const auto& [weak, linked_fd] : epoll_links_) {
+    if (linked_fd == fd && weak.lock() == set) return;
+  }
+  epoll_links_.emplace_back(set, fd);
+}
+
 void OpenSocket::CloseNow() {
   if (closed_.exchange(true, std::memory_order_acq_rel)) return;
+  std::vector<std::pair<std::weak_ptr<EpollSet>, int>> links;
+  {
+    absl::MutexLock lock(&links_mu_);
+    links.swap(epoll_links_);
+  }
+  for (const auto& [weak, fd] : links) {
+    if (std::shared_ptr<EpollSet> set = weak.lock()) set->ForgetFile(fd, this);
+  }
   if (on_close_) {
     on_close_(socket_);
   } else {

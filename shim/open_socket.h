@@ -8,10 +8,17 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 
 #include "stack/socket/socket.h"
 
 namespace netshim {
+
+class EpollSet;
 
 class OpenSocket {
  public:
@@ -35,11 +42,17 @@ class OpenSocket {
   bool nonblocking() const { return nonblocking_.load(std::memory_order_relaxed); }
   void set_nonblocking(bool on) { nonblocking_.store(on, std::memory_order_relaxed); }
 
+  // `set` holds this file under descriptor `fd`: when the file closes, the registration
+  // goes (Linux eventpoll_release). Repeats are kept once.
+  void AddEpollLink(const std::shared_ptr<EpollSet>& set, int fd) ABSL_LOCKS_EXCLUDED(links_mu_);
+
  private:
   std::shared_ptr<Socket> socket_;
   std::atomic<bool> nonblocking_;
   std::atomic<bool> closed_{false};
   CloseHook on_close_;
+  absl::Mutex links_mu_;
+  std::vector<std::pair<std::weak_ptr<EpollSet>, int>> epoll_links_ ABSL_GUARDED_BY(links_mu_);
 };
 
 }  // namespace netshim

@@ -110,6 +110,11 @@ FdTable& Fds() {
   return *table;
 }
 
+EpollTable& Epolls() {
+  static EpollTable* table = new EpollTable();
+  return *table;
+}
+
 Stack& EnsureStack() {
   absl::call_once(g_start_once, StartStack);
   return *g_stack.load(std::memory_order_acquire);

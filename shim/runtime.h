@@ -5,6 +5,7 @@
 
 #include <memory>
 
+#include "shim/epoll_set.h"
 #include "shim/exit_drain.h"
 #include "shim/fd_table.h"
 #include "shim/open_socket.h"
@@ -15,6 +16,9 @@ namespace netshim::shim {
 // The process's descriptor table (never destroyed: the stack's threads use it until the
 // very end).
 FdTable& Fds();
+
+// The epoll fds that hold stack sockets, with their side tables (never destroyed either).
+EpollTable& Epolls();
 
 // The stack, started on the first call from any thread, exactly once. A bad or missing
 // NETSHIM_* value stops the program here with one line naming the variable; so does a stack
