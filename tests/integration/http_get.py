@@ -4,7 +4,8 @@
 curl deadlocks in setlocale() whenever libasan is preloaded, with or without the shim
 (llvm/llvm-project#49223: preloaded ASan and glibc's internal locale lock), so the
 ASan-built shim is exercised with this client instead. It keeps curl's exit codes for the
-cases the tests check: 0 ok, 7 connection refused, 22 HTTP error, 28 timeout.
+cases the tests check: 0 ok, 7 connection refused, 22 HTTP error, 28 timeout, 56 failure
+receiving (a reset).
 
 usage: http_get.py [--connect-timeout S] [-o FILE] URL
 """
@@ -39,6 +40,9 @@ def main():
     except ConnectionRefusedError as e:
         print(f"http_get: Failed to connect: Connection refused ({e})", file=sys.stderr)
         return 7
+    except (ConnectionResetError, http.client.IncompleteRead) as e:
+        print(f"http_get: Recv failure: Connection reset by peer ({e!r:.80})", file=sys.stderr)
+        return 56
     except (socket.timeout, TimeoutError) as e:
         print(f"http_get: Connection timed out ({e})", file=sys.stderr)
         return 28

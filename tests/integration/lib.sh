@@ -166,6 +166,6 @@ sha() { sha256sum "$1" | cut -d' ' -f1; }
 # needs the ASan runtime first).
 shim_preload() {
   local asan
-  asan=$(ldd "$SHIM_LIB" | awk '/libasan\.so/ { print $3; exit }')
+  asan=$(ldd "$SHIM_LIB" | awk '/libasan\.so/ && !found { print $3; found = 1 }')
   echo "${asan:+$asan }$SHIM_LIB"
 }

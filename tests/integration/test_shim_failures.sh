@@ -2,6 +2,7 @@
 # (the client is curl, or its stand-in under the ASan shim: HTTP_GET in lib.sh):
 #   - connect to a closed port: exit 7 having seen "Connection refused";
 #   - connect to a silent address: the client's own connect timeout (exit 28);
+#   - the server resets mid-transfer: exit 56 "Connection reset by peer", not a hang;
 #   - a bad or missing NETSHIM_* value stops the program at its first socket with one
 #     line naming the variable (exit status 2), while a program that never opens a socket
 #     runs undisturbed (the stack starts lazily).
@@ -21,6 +22,17 @@ rc=0
 shim_run -- "${HTTP_GET[@]}" --connect-timeout 1 "http://198.18.0.77:80/" 2>"$WORK/silent.log" || rc=$?
 [ "$rc" -eq 28 ] || fail "the client exited with $rc, expected 28 (timeout)"
 echo "ok: exit 28 ($(cat "$WORK/silent.log"))"
+
+log "peer resets mid-transfer"
+kernel_bg "$WORK/reset-server.log" "$SHIM_PYTHON" -u "$(dirname "$0")/reset_server.py" \
+  "$KERNEL_IP" 8081
+wait_for 10 grep -q listening "$WORK/reset-server.log"
+rc=0
+SHIM_TIMEOUT=60 shim_run -- "${HTTP_GET[@]}" -o "$WORK/partial.bin" "http://$KERNEL_IP:8081/" \
+  2>"$WORK/reset.log" || rc=$?
+[ "$rc" -eq 56 ] || fail "the client exited with $rc, expected 56 (reset)"
+grep -q "Connection reset by peer" "$WORK/reset.log" || fail "no 'Connection reset by peer'"
+echo "ok: exit 56, $(grep -o 'Connection reset by peer' "$WORK/reset.log" | head -n 1)"
 
 # check_fatal <log> <variable>: exactly one line, from the shim, naming the variable.
 check_fatal() {
