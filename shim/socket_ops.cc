@@ -93,7 +93,7 @@ int ConnectSocket(OpenSocket& s, const sockaddr* addr, socklen_t len) {
   if (r != -EINPROGRESS || !s.stream() || s.nonblocking()) return r;
   CallDeadline deadline(socket, CallDeadline::kSend);
   for (;;) {
-    const int w = WaitForSocket(socket, POLLOUT, deadline.Get());
+    const int w = WaitForSocket(socket, POLLOUT, deadline.Get(), /*restartable=*/true);
     // __inet_stream_connect: a timeout leaves the handshake running (-EINPROGRESS).
     if (w != 0) return WaitFailure(w, -EINPROGRESS);
     r = socket.Connect(parsed.address);
@@ -107,7 +107,7 @@ std::shared_ptr<Socket> AcceptConnection(OpenSocket& s, SocketAddress* peer, int
   for (;;) {
     std::shared_ptr<Socket> child = socket.Accept(peer, error);
     if (child || *error != -EAGAIN || s.nonblocking()) return child;
-    const int w = WaitForSocket(socket, POLLIN, deadline.Get());
+    const int w = WaitForSocket(socket, POLLIN, deadline.Get(), /*restartable=*/true);
     if (w != 0) {
       *error = WaitFailure(w, -EAGAIN);
       return nullptr;
@@ -150,7 +150,8 @@ ssize_t SendMessage(OpenSocket& s, std::span<const iovec> data, const sockaddr* 
       continue;
     }
     if (r == -EAGAIN && !nonblocking) {
-      const int w = WaitForSocket(socket, POLLOUT, deadline.Get());
+      // A signal after some bytes went returns the count (tcp_sendmsg "if (copied)").
+      const int w = WaitForSocket(socket, POLLOUT, deadline.Get(), /*restartable=*/sent == 0);
       if (w == 0) continue;
       r = WaitFailure(w, -EAGAIN);
     }
@@ -190,7 +191,7 @@ ssize_t ReceiveMessage(OpenSocket& s, std::span<const iovec> data, int flags, so
       break;
     }
     if (r == -EAGAIN && !nonblocking) {
-      const int w = WaitForSocket(socket, POLLIN, deadline.Get());
+      const int w = WaitForSocket(socket, POLLIN, deadline.Get(), /*restartable=*/got == 0);
       if (w == 0) continue;
       r = WaitFailure(w, -EAGAIN);
     }

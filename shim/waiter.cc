@@ -6,6 +6,7 @@
 #include <cstdlib>
 
 #include "shim/real_calls.h"
+#include "shim/signals.h"
 #include "stack/runtime/clock.h"
 
 namespace netshim {
@@ -110,14 +111,18 @@ void Watch::OnReadinessChanged(uint32_t mask) {
   if ((mask & events_) != 0) waiter_.Signal();
 }
 
-int WaitForSocket(Socket& socket, uint32_t events, const Deadline& deadline) {
+int WaitForSocket(Socket& socket, uint32_t events, const Deadline& deadline, bool restartable) {
   const uint32_t wanted = events | kAlwaysReported;
   WaiterLease waiter;
   waiter->Drain();
   Watch watch(*waiter, socket, events);
   // After the Watch is in place: a change from here on signals the eventfd.
   if ((socket.Poll() & wanted) != 0) return 0;
-  return waiter->Sleep(deadline);
+  const SignalMark mark = CurrentSignalMark();
+  const int r = waiter->Sleep(deadline);
+  // signal(7): restarted only without a timeout (sock_intr_errno) and after SA_RESTART.
+  if (r == -EINTR && restartable && !deadline && ShouldRestart(mark)) return 0;
+  return r;
 }
 
 }  // namespace netshim

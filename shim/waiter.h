@@ -91,6 +91,11 @@ class Watch final : public ReadinessListener {
 // Blocks until `socket` is ready for `events` (0), `deadline` passes (-ETIMEDOUT) or a
 // signal arrives (-EINTR). Returns 0 at once when it is ready already. A 0 only means
 // "try again": another thread may take the data first.
-int WaitForSocket(Socket& socket, uint32_t events, const Deadline& deadline);
+//
+// `restartable`: the call would be restarted by Linux after an SA_RESTART handler (it has
+// no timeout and has moved no data yet); then such a handler makes this return 0 ("try
+// again") instead of -EINTR, which is the restart.
+int WaitForSocket(Socket& socket, uint32_t events, const Deadline& deadline,
+                  bool restartable = false);
 
 }  // namespace netshim
