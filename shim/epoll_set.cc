@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <climits>
 
+#include "shim/protected_fds.h"
 #include "shim/real_calls.h"
 
 namespace netshim {
@@ -48,6 +49,7 @@ std::shared_ptr<EpollSet> EpollSet::Create(int epfd, int* error) {
     *error = -errno;
     return nullptr;
   }
+  OwnFds().Protect(wake);
   std::shared_ptr<EpollSet> set(new EpollSet(epfd, wake));
   // Level-triggered: every waiter sees the set as ready while anything is queued, as every
   // waiter of a kernel epoll fd does while its ready list is not empty.
@@ -75,6 +77,7 @@ EpollSet::~EpollSet() {
     ready_head_ = ready_tail_ = nullptr;
   }
   for (auto& r : all) Detach(std::move(r));
+  OwnFds().Release(wake_fd_);
   real::close(wake_fd_);
 }
 

@@ -11,10 +11,13 @@
 
 #include <climits>
 #include <cstdarg>
+#include <vector>
 
 #include "shim/fd_ops.h"
 #include "shim/interpose_common.h"
+#include "shim/protected_fds.h"
 #include "shim/real_calls.h"
+#include "stack/runtime/log.h"
 
 namespace netshim::shim {
 namespace {
@@ -23,6 +26,30 @@ namespace {
 int NoteDup(int fd, int copy) {
   if (copy >= 0) Epolls().Copy(fd, copy);
   return copy;
+}
+
+// The shim's own descriptors do not exist for the program (shim/protected_fds.h).
+int RefuseOwn(int fd, const char* call, int error) {
+  NETSHIM_LOG(kWarn, "{}({}): the program reached one of netshim's own descriptors; refused", call,
+              fd);
+  return -error;
+}
+
+// close_range(2) over [first, last] minus the shim's own descriptors (`own`: ascending,
+// all in the range): one call per gap.
+int CloseRangeAround(unsigned first, unsigned last, int flags, const std::vector<int>& own) {
+  uint64_t from = first;
+  for (int fd : own) {
+    if (static_cast<uint64_t>(fd) > from &&
+        real::close_range(static_cast<unsigned>(from), static_cast<unsigned>(fd - 1), flags) < 0) {
+      return -errno;
+    }
+    from = static_cast<uint64_t>(fd) + 1;
+  }
+  if (from <= last && real::close_range(static_cast<unsigned>(from), last, flags) < 0) {
+    return -errno;
+  }
+  return 0;
 }
 
 int Fcntl(int fd, int cmd, unsigned long arg) {
@@ -44,6 +71,7 @@ int Fstat(int fd, struct stat* st) {
 }  // namespace
 }  // namespace netshim::shim
 
+using netshim::OwnFds;
 using netshim::shim::CallResult;
 using netshim::shim::Epolls;
 using netshim::shim::Fds;
@@ -53,6 +81,10 @@ using netshim::shim::StackSocket;
 extern "C" {
 
 int close(int fd) {
+  if (OwnFds().Contains(fd)) {
+    CallResult result;
+    return result(netshim::shim::RefuseOwn(fd, "close", EBADF));
+  }
   Epolls().Forget(fd);
   if (Fds().size() == 0) return netshim::real::close(fd);
   CallResult result;
@@ -61,7 +93,16 @@ int close(int fd) {
 
 int close_range(unsigned first, unsigned last, int flags) noexcept {
   // CLOSE_RANGE_CLOEXEC only marks them; otherwise they are gone once the kernel returns.
-  const int r = netshim::real::close_range(first, last, flags);
+  std::vector<int> own;
+  if (!(flags & CLOSE_RANGE_CLOEXEC)) own = OwnFds().InRange(first, last);
+  int r;
+  if (own.empty()) {
+    r = netshim::real::close_range(first, last, flags);
+  } else {
+    netshim::shim::RefuseOwn(own.front(), "close_range", EBADF);
+    CallResult result;
+    r = result(netshim::shim::CloseRangeAround(first, last, flags, own));
+  }
   if (r == 0 && !(flags & CLOSE_RANGE_CLOEXEC)) {
     netshim::ForgetRange(Fds(), first, last);
     Epolls().ForgetRange(first, last);
@@ -78,12 +119,20 @@ int dup(int fd) noexcept {
 }
 
 int dup2(int fd, int fd2) noexcept {
+  if (OwnFds().Contains(fd2) && fd != fd2) {
+    CallResult result;
+    return result(netshim::shim::RefuseOwn(fd2, "dup2", EBUSY));
+  }
   if (Fds().size() == 0) return NoteDup(fd, netshim::real::dup2(fd, fd2));
   CallResult result;
   return result(NoteDup(fd, netshim::Dup3Fd(Fds(), fd, fd2, 0, /*is_dup2=*/true)));
 }
 
 int dup3(int fd, int fd2, int flags) noexcept {
+  if (OwnFds().Contains(fd2) && fd != fd2) {
+    CallResult result;
+    return result(netshim::shim::RefuseOwn(fd2, "dup3", EBUSY));
+  }
   if (Fds().size() == 0) return NoteDup(fd, netshim::real::dup3(fd, fd2, flags));
   CallResult result;
   return result(NoteDup(fd, netshim::Dup3Fd(Fds(), fd, fd2, flags, /*is_dup2=*/false)));

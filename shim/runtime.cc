@@ -10,6 +10,7 @@
 #include <string>
 
 #include "absl/base/call_once.h"
+#include "shim/protected_fds.h"
 #include "shim/real_calls.h"
 #include "shim/shim_config.h"
 #include "stack/link/link_builder.h"
@@ -96,6 +97,7 @@ void StartStack() {
   const absl::Status started = (*stack)->Start();
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   if (!started.ok()) StopProgram(kExitNoStack, started);
+  for (int fd : (*stack)->dispatcher()->Descriptors()) OwnFds().Protect(fd);
   g_config = new Config(*std::move(config));
   pthread_atfork(nullptr, nullptr, OnForkChild);
   std::atexit(OnExit);

@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstdlib>
 
+#include "shim/protected_fds.h"
 #include "shim/real_calls.h"
 #include "shim/signals.h"
 #include "stack/runtime/clock.h"
@@ -43,9 +44,13 @@ Waiter::Waiter() {
   // Out of descriptors in the middle of a blocking call: there is no errno for "cannot
   // wait", and returning early would turn a blocking call into a busy loop.
   if (fd_ < 0) std::abort();
+  OwnFds().Protect(fd_);
 }
 
-Waiter::~Waiter() { real::close(fd_); }
+Waiter::~Waiter() {
+  OwnFds().Release(fd_);
+  real::close(fd_);
+}
 
 void Waiter::Signal() {
   const uint64_t one = 1;

@@ -109,4 +109,12 @@ void Dispatcher::Loop() {
   }
 }
 
+std::vector<int> Dispatcher::Descriptors() const {
+  std::vector<int> fds;
+  for (int fd : {link_fd_, epoll_fd_, wake_fd_}) {
+    if (fd >= 0) fds.push_back(fd);
+  }
+  return fds;
+}
+
 }  // namespace netshim

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <thread>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
@@ -42,6 +43,9 @@ class Dispatcher {
   void WakeIfBefore(absl::Time deadline);
 
   bool running() const { return running_.load(std::memory_order_acquire); }
+  // The descriptors the loop uses (the link's, its epoll and wake fds), for an embedder
+  // that must keep a program from closing them.
+  std::vector<int> Descriptors() const;
   // True once the loop has decided how long to sleep and is in (or entering) its wait, so
   // only a wake-up or its deadline will run it again. For tests of the wake-up logic.
   bool idle() const { return planned_wake_nanos_.load() != INT64_MIN; }
