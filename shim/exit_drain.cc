@@ -5,14 +5,10 @@
 #include <algorithm>
 
 #include "shim/waiter.h"
-#include "stack/transport/tcp/tcp_socket.h"
 
 namespace netshim {
 
-bool ExitDrain::SendDrained(Socket& socket) {
-  if (auto* tcp = dynamic_cast<TcpSocket*>(&socket)) return tcp->SendDrained();
-  return true;  // datagrams leave at once
-}
+bool ExitDrain::SendDrained(Socket& socket) { return socket.SendDrained(); }
 
 void ExitDrain::Track(const std::shared_ptr<Socket>& socket) {
   bool prune = false;
@@ -63,6 +59,19 @@ bool ExitDrain::Wait(absl::Duration timeout, absl::Duration recheck) {
     }
     // A signal (EINTR) is not a reason to give up: the wait is the kernel's job at exit.
     waiter.Sleep(std::min(deadline, now + recheck));
+  }
+}
+
+int WaitSendDrained(Socket& socket, const Deadline& deadline, absl::Duration recheck) {
+  WaiterLease waiter;
+  for (;;) {
+    waiter->Drain();
+    Watch watch(*waiter, socket, POLLIN | POLLOUT | POLLRDHUP);
+    if (socket.SendDrained()) return 0;
+    const absl::Time now = MonotonicNow();
+    if (deadline && now >= *deadline) return -ETIMEDOUT;
+    const absl::Time next = deadline ? std::min(*deadline, now + recheck) : now + recheck;
+    if (const int r = waiter->Sleep(next); r == -EINTR) return r;
   }
 }
 

@@ -11,6 +11,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "shim/waiter.h"
 #include "stack/socket/socket.h"
 
 namespace netshim {
@@ -45,5 +46,13 @@ class ExitDrain {
   // Prune when the list reaches this size, so it stays proportional to what is pending.
   size_t prune_at_ ABSL_GUARDED_BY(mu_) = 64;
 };
+
+// close(2) with SO_LINGER on and a timeout (Linux tcp_close -> sk_stream_wait_close): blocks
+// until everything written and the FIN are acknowledged (0), `deadline` passes
+// (-ETIMEDOUT) or a signal handler runs (-EINTR); either way close(2) then returns 0 and
+// the connection goes on in the background. Looks again at least every `recheck`: not
+// every state change is a readiness change.
+int WaitSendDrained(Socket& socket, const Deadline& deadline,
+                    absl::Duration recheck = absl::Milliseconds(50));
 
 }  // namespace netshim

@@ -24,6 +24,8 @@ thread_local bool t_starting = false;
 std::atomic<bool> g_forked_child{false};
 std::atomic<bool> g_child_refusal_logged{false};
 std::atomic<Stack*> g_stack{nullptr};
+// Set at exit: a lingering close does not wait in an exiting process (PF_EXITING).
+std::atomic<bool> g_exiting{false};
 absl::once_flag g_start_once;
 // Written once before g_stack is published, read after it.
 const Config* g_config = nullptr;
@@ -57,6 +59,7 @@ void OnForkChild() { g_forked_child.store(true, std::memory_order_release); }
 // dispatch thread before static destructors run.
 void OnExit() {
   if (InForkedChild()) return;
+  g_exiting.store(true, std::memory_order_release);
   Stack* stack = g_stack.load(std::memory_order_acquire);
   if (stack == nullptr) return;
   Fds().ForEach([](int, const std::shared_ptr<OpenSocket>& s) { s->CloseNow(); });
@@ -130,7 +133,14 @@ std::shared_ptr<OpenSocket> MakeOpenSocket(std::shared_ptr<Socket> socket, bool 
   return std::make_shared<OpenSocket>(
       std::move(socket), nonblocking, [](const std::shared_ptr<Socket>& s) {
         if (InForkedChild()) return;  // the parent's socket: closing it there is theirs
+        // inet_release: SO_LINGER makes close(2) wait, except in an exiting process.
+        const std::optional<absl::Duration> linger = s->LingerTimeout();
         s->Close();
+        if (linger && !g_exiting.load(std::memory_order_acquire)) {
+          WaitSendDrained(*s, DeadlineAfter(linger == absl::InfiniteDuration()
+                                                ? std::nullopt
+                                                : std::optional<absl::Duration>(*linger)));
+        }
         if (s->type() == SOCK_STREAM) Drain().Track(s);
       });
 }

@@ -103,6 +103,13 @@ class Socket {
   virtual int BytesReadable() const = 0;
   virtual int BytesUnsent() const { return 0; }
 
+  // SO_LINGER with a timeout, for a caller that blocks in close(2) as Linux does: nullopt
+  // when close should not wait (the default, and for datagrams).
+  virtual std::optional<absl::Duration> LingerTimeout() const { return std::nullopt; }
+  // Everything written was acknowledged, FIN included (or the connection is gone): what a
+  // lingering close, or a process exiting, waits for. Datagrams leave at once.
+  virtual bool SendDrained() const { return true; }
+
   // Listeners are called under an internal lock so that RemoveListener() returning means no
   // call is in flight; a listener therefore must not add or remove listeners itself.
   void AddListener(ReadinessListener* l) ABSL_LOCKS_EXCLUDED(listeners_mu_);

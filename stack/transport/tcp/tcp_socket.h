@@ -42,8 +42,8 @@
 #include "stack/transport/tcp/receive_queue.h"
 #include "stack/transport/tcp/rtt_estimator.h"
 #include "stack/transport/tcp/sack_scoreboard.h"
-#include "stack/transport/tcp/syn_cookie.h"
 #include "stack/transport/tcp/send_queue.h"
+#include "stack/transport/tcp/syn_cookie.h"
 #include "stack/transport/tcp/tcp_segment.h"
 #include "stack/transport/tcp/tcp_state.h"
 
@@ -70,8 +70,7 @@ class TcpSocket final : public Socket, public std::enable_shared_from_this<TcpSo
   int Connect(const SocketAddress& remote) override ABSL_LOCKS_EXCLUDED(mu_);
   int Disconnect() override ABSL_LOCKS_EXCLUDED(mu_);
   int Listen(int backlog) override ABSL_LOCKS_EXCLUDED(mu_);
-  std::shared_ptr<Socket> Accept(SocketAddress* peer, int* error) override
-      ABSL_LOCKS_EXCLUDED(mu_);
+  std::shared_ptr<Socket> Accept(SocketAddress* peer, int* error) override ABSL_LOCKS_EXCLUDED(mu_);
   ssize_t SendMsg(std::span<const iovec> data, MessageInfo& info, int flags) override
       ABSL_LOCKS_EXCLUDED(mu_);
   ssize_t RecvMsg(std::span<const iovec> data, MessageInfo& info, int flags) override
@@ -90,12 +89,8 @@ class TcpSocket final : public Socket, public std::enable_shared_from_this<TcpSo
   int BytesReadable() const override ABSL_LOCKS_EXCLUDED(mu_);
   int BytesUnsent() const override ABSL_LOCKS_EXCLUDED(mu_);
 
-  // SO_LINGER with a timeout, for a caller that blocks in close(2) as Linux does: nullopt
-  // when close should not wait.
-  std::optional<absl::Duration> LingerTimeout() const ABSL_LOCKS_EXCLUDED(mu_);
-  // Everything written was acknowledged, FIN included (or the connection is gone): what a
-  // lingering close, or a process exiting, waits for.
-  bool SendDrained() const ABSL_LOCKS_EXCLUDED(mu_);
+  std::optional<absl::Duration> LingerTimeout() const override ABSL_LOCKS_EXCLUDED(mu_);
+  bool SendDrained() const override ABSL_LOCKS_EXCLUDED(mu_);
 
   TcpState state() const ABSL_LOCKS_EXCLUDED(mu_);
   // For tests and invariants (fuzzing): snd_una <= snd_nxt <= snd_max, and so on. Empty
@@ -109,9 +104,9 @@ class TcpSocket final : public Socket, public std::enable_shared_from_this<TcpSo
 
   // What the segment handlers tell their caller to do after the lock is released.
   struct Effects {
-    bool notify = false;                     // our readiness may have changed
-    std::shared_ptr<TcpSocket> notify_other;  // a listener whose accept queue grew
-    std::shared_ptr<TcpSocket> self;         // keeps us alive until the effects ran
+    bool notify = false;                                     // our readiness may have changed
+    std::shared_ptr<TcpSocket> notify_other;                 // a listener whose accept queue grew
+    std::shared_ptr<TcpSocket> self;                         // keeps us alive until the effects ran
     std::vector<std::shared_ptr<TcpSocket>> abort_children;  // a closed listener's queue
   };
   enum class SegmentVerdict { kDone, kToListener };
@@ -125,7 +120,7 @@ class TcpSocket final : public Socket, public std::enable_shared_from_this<TcpSo
     bool cork = false;
     bool linger = false;
     int64_t linger_seconds = 0;  // kept when lingering is turned off, as Linux does
-    bool broadcast = false;  // SO_BROADCAST, SO_DONTROUTE, SO_OOBINLINE: kept, no effect
+    bool broadcast = false;      // SO_BROADCAST, SO_DONTROUTE, SO_OOBINLINE: kept, no effect
     bool dontroute = false;
     bool oobinline = false;
     int rcvbuf = 0;  // 0 until known: the config's default (doubled values as Linux)
@@ -137,7 +132,7 @@ class TcpSocket final : public Socket, public std::enable_shared_from_this<TcpSo
     std::optional<absl::Duration> sndtimeo;
     int ttl = -1;
     uint8_t tos = 0;
-    uint16_t user_mss = 0;  // TCP_MAXSEG
+    uint16_t user_mss = 0;                           // TCP_MAXSEG
     absl::Duration keepidle = absl::ZeroDuration();  // 0: the config's
     absl::Duration keepintvl = absl::ZeroDuration();
     int keepcnt = 0;
@@ -193,11 +188,9 @@ class TcpSocket final : public Socket, public std::enable_shared_from_this<TcpSo
   bool AckLocked(const TcpSegment& seg, Effects& fx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // True when the window changed.
   bool UpdateSendWindowLocked(const TcpSegment& seg) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void NewDataAckedLocked(const TcpSegment& seg, const SackScoreboard::AckResult& sack,
-                          Effects& fx)
+  void NewDataAckedLocked(const TcpSegment& seg, const SackScoreboard::AckResult& sack, Effects& fx)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void DuplicateAckLocked(const SackScoreboard::AckResult& sack)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void DuplicateAckLocked(const SackScoreboard::AckResult& sack) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void EnterRecoveryLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   uint32_t InFlightLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);  // bytes
   void ExpandSendBufferLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -287,22 +280,22 @@ class TcpSocket final : public Socket, public std::enable_shared_from_this<TcpSo
   const TcpConfig& config_;
   TcpStats& stats_;
   const uint64_t id_;
-  Timer timer_;                            // dispatch thread only (see TcpProtocol)
+  Timer timer_;  // dispatch thread only (see TcpProtocol)
 
   mutable absl::Mutex mu_;
   TcpState state_ ABSL_GUARDED_BY(mu_) = TcpState::kClosed;
-  bool closed_ ABSL_GUARDED_BY(mu_) = false;       // the application closed it (orphan)
-  bool retired_ ABSL_GUARDED_BY(mu_) = false;      // out of the tables for good
-  bool in_table_ ABSL_GUARDED_BY(mu_) = false;     // in the protocol's connection table
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;        // the application closed it (orphan)
+  bool retired_ ABSL_GUARDED_BY(mu_) = false;       // out of the tables for good
+  bool in_table_ ABSL_GUARDED_BY(mu_) = false;      // in the protocol's connection table
   bool timer_queued_ ABSL_GUARDED_BY(mu_) = false;  // a timer sync is pending
   // The deadline the wheel holds for us (set by TcpProtocol::SyncOne).
   absl::Time scheduled_at_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
   // struct socket's state (SS_*), which decides what connect() answers.
   enum class SockState { kUnconnected, kConnecting, kConnected, kDisconnecting };
   SockState sock_state_ ABSL_GUARDED_BY(mu_) = SockState::kUnconnected;  // struct socket
-  int error_ ABSL_GUARDED_BY(mu_) = 0;       // sk_err (positive errno)
-  int soft_error_ ABSL_GUARDED_BY(mu_) = 0;  // sk_err_soft
-  int shutdown_ ABSL_GUARDED_BY(mu_) = 0;    // RCV_SHUTDOWN 1 | SEND_SHUTDOWN 2
+  int error_ ABSL_GUARDED_BY(mu_) = 0;                                   // sk_err (positive errno)
+  int soft_error_ ABSL_GUARDED_BY(mu_) = 0;                              // sk_err_soft
+  int shutdown_ ABSL_GUARDED_BY(mu_) = 0;  // RCV_SHUTDOWN 1 | SEND_SHUTDOWN 2
   bool reset_seen_ ABSL_GUARDED_BY(mu_) = false;
   bool done_ ABSL_GUARDED_BY(mu_) = false;  // reached CLOSED after being used (POLLHUP)
 
@@ -331,7 +324,7 @@ class TcpSocket final : public Socket, public std::enable_shared_from_this<TcpSo
   uint32_t max_snd_wnd_ ABSL_GUARDED_BY(mu_) = 0;
   uint32_t snd_wl1_ ABSL_GUARDED_BY(mu_) = 0;
   uint32_t snd_wl2_ ABSL_GUARDED_BY(mu_) = 0;
-  uint32_t write_seq_ ABSL_GUARDED_BY(mu_) = 0;  // after the last byte written
+  uint32_t write_seq_ ABSL_GUARDED_BY(mu_) = 0;   // after the last byte written
   bool fin_queued_ ABSL_GUARDED_BY(mu_) = false;  // shutdown(WR)/close: FIN at write_seq_
   bool more_ ABSL_GUARDED_BY(mu_) = false;        // MSG_MORE on the send being pushed
   uint32_t snd_sml_ ABSL_GUARDED_BY(mu_) = 0;     // end of the last small segment (Nagle)
@@ -349,7 +342,7 @@ class TcpSocket final : public Socket, public std::enable_shared_from_this<TcpSo
   ReceiveQueue receive_queue_ ABSL_GUARDED_BY(mu_);
   ReassemblyQueue ofo_ ABSL_GUARDED_BY(mu_);
   std::optional<SackBlock> dsack_ ABSL_GUARDED_BY(mu_);  // to report in the next ACK
-  uint16_t rcv_mss_ ABSL_GUARDED_BY(mu_) = 536;  // estimate of the peer's segment size
+  uint16_t rcv_mss_ ABSL_GUARDED_BY(mu_) = 536;          // estimate of the peer's segment size
 
   // Negotiated options.
   bool ts_ok_ ABSL_GUARDED_BY(mu_) = false;
