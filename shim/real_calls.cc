@@ -278,7 +278,7 @@ int socketpair(int domain, int type, int protocol, int fds[2]) {
 }
 
 ssize_t sendfile(int out_fd, int in_fd, off_t* offset, size_t count) {
-  NETSHIM_REAL("sendfile", ssize_t (*)(int, int, off_t*, size_t));
+  NETSHIM_REAL("sendfile", ssize_t(*)(int, int, off_t*, size_t));
   if (f) return f(out_fd, in_fd, offset, count);
   return syscall(SYS_sendfile, out_fd, in_fd, offset, count);
 }
@@ -296,7 +296,7 @@ int recvmmsg(int fd, mmsghdr* msgs, unsigned n, int flags, timespec* timeout) {
 }
 
 ssize_t pread(int fd, void* buf, size_t n, off_t offset) {
-  NETSHIM_REAL("pread64", ssize_t (*)(int, void*, size_t, off_t));
+  NETSHIM_REAL("pread64", ssize_t(*)(int, void*, size_t, off_t));
   if (f) return f(fd, buf, n, offset);
   return syscall(SYS_pread64, fd, buf, n, offset);
 }
@@ -324,8 +324,8 @@ int epoll_pwait(int epfd, epoll_event* events, int maxevents, int timeout_ms,
 int epoll_pwait2(int epfd, epoll_event* events, int maxevents, const timespec* timeout,
                  const sigset_t* sigmask) {
   // Called straight: glibc 2.36 has the wrapper, but the syscall is the same on older ones.
-  return static_cast<int>(syscall(SYS_epoll_pwait2, epfd, events, maxevents, timeout, sigmask,
-                                  kKernelSigsetSize));
+  return static_cast<int>(
+      syscall(SYS_epoll_pwait2, epfd, events, maxevents, timeout, sigmask, kKernelSigsetSize));
 }
 
 int sigaction(int sig, const struct sigaction* act, struct sigaction* old) {
