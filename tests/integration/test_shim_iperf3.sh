@@ -5,7 +5,8 @@
 #   with sendfile).
 # For TCP the receiver must have counted what the sender counted, short only of what was
 # still buffered when iperf3 compared the counts (see check_iperf3.py below); for UDP
-# something must have arrived. No run may report an "error".
+# something must have arrived. No run may report an "error". When the client under the shim
+# sends, its retransmits, cwnd and RTT (read through TCP_INFO) must be there.
 source "$(dirname "$0")/lib.sh"
 require_programs iperf3
 shim_setup
@@ -37,13 +38,23 @@ if received > sent:
     sys.exit(f"TCP: the receiver counted {received} bytes, more than the {sent} sent")
 if sent - received > SLACK:
     sys.exit(f"TCP: the sender counted {sent} bytes, the receiver only {received}")
+if len(sys.argv) > 3 and sys.argv[3] == "shim-sends":
+    # The sender's figures iperf3 reads through TCP_INFO (tcpi_total_retrans, snd_cwnd,
+    # rtt): present and plausible when the stack is the sender.
+    if "retransmits" not in end["sum_sent"]:
+        sys.exit("no retransmits in sum_sent: TCP_INFO was not read")
+    sender = end["streams"][0]["sender"]
+    if not (sender.get("max_snd_cwnd", 0) > 0 and sender.get("max_rtt", 0) > 0):
+        sys.exit(f"TCP_INFO figures missing: {sender}")
+    print(f"TCP_INFO: {end['sum_sent']['retransmits']} retransmits, "
+          f"max cwnd {sender['max_snd_cwnd']} bytes, mean rtt {sender.get('mean_rtt')} us")
 mbps = end["sum_received"]["bits_per_second"] / 1e6
 note = "equal" if sent == received else f"{sent - received} still buffered at the end"
 print(f"TCP: {sent} bytes sent, {received} received ({note}), {mbps:.0f} Mbit/s")
 PY
 
 # check <json> <tcp|udp>: iperf3's own accounting, read by python.
-check() { "$SHIM_PYTHON" "$CHECK" "$1" "$2" || fail "$(basename "$1"): see above"; }
+check() { "$SHIM_PYTHON" "$CHECK" "$@" || fail "$(basename "$1"): see above"; }
 
 # clean <log...>: nothing from the sanitizers of an ASan/UBSan shim (UBSan goes on running).
 clean() { ! grep -H -E "runtime error|Sanitizer" "$@" || fail "sanitizer report in $*"; }
@@ -61,7 +72,12 @@ run_client() {  # run_client <name> <tcp|udp> [iperf3 flags...]
   shim_run -- "${IPERF[@]}" -c "$KERNEL_IP" -p 5201 -t 2 --json "$@" >"$WORK/$name.json" \
     2>"$WORK/$name.log" || rc=$?
   [ $rc -eq 0 ] || { cat "$WORK/$name.json"; fail "iperf3 -c $* under the shim exited $rc"; }
-  check "$WORK/$name.json" "$kind"
+  # Forward TCP: the client under the shim sends, and reads TCP_INFO from the stack.
+  if [ "$kind" = tcp ] && [ $# -eq 0 ]; then
+    check "$WORK/$name.json" "$kind" shim-sends
+  else
+    check "$WORK/$name.json" "$kind"
+  fi
   clean "$WORK/$name.log"
   echo "ok: client under the shim, $name"
 }
