@@ -486,7 +486,8 @@ absl::Status AddTap(const TapOptions& options, const TapOwner& owner) {
   // IFF_TUN_EXCL: EBUSY if any device NAME exists, instead of attaching to an existing TAP
   // (Linux: drivers/net/tun.c tun_set_iff()).
   ifreq ifr = InterfaceRequest(name);
-  ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_TUN_EXCL;
+  // IFF_TUN_EXCL is 0x8000: the short field holds it as a negative number.
+  ifr.ifr_flags = static_cast<short>(IFF_TAP | IFF_NO_PI | IFF_TUN_EXCL);
   if (ioctl(tun.get(), TUNSETIFF, &ifr) < 0) {
     const int err = errno;
     if (err == EBUSY)
