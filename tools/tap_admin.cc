@@ -20,6 +20,7 @@
 #include <utility>
 
 #include "fmt/format.h"
+#include "stack/runtime/unique_fd.h"
 
 namespace netshim {
 
@@ -366,20 +367,6 @@ std::string CapabilityHint(std::string_view exe_path) {
 }
 
 namespace {
-
-class UniqueFd {
- public:
-  explicit UniqueFd(int fd) : fd_(fd) {}
-  ~UniqueFd() {
-    if (fd_ >= 0) close(fd_);
-  }
-  UniqueFd(const UniqueFd&) = delete;
-  UniqueFd& operator=(const UniqueFd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 // "tap0: cannot <what>: <detail> (<strerror>)": one line naming the device.
 absl::Status DeviceError(std::string_view name, std::string_view what, int err,

@@ -18,6 +18,7 @@
 #include "absl/status/status.h"
 #include "fmt/format.h"
 #include "stack/runtime/log.h"
+#include "stack/runtime/unique_fd.h"
 
 namespace netshim {
 namespace {
@@ -26,22 +27,6 @@ constexpr const char* kTunPath = "/dev/net/tun";
 // The longest frame a TAP can hand us (its MTU can be raised to 64K); the drop path reads
 // into a scratch buffer this big so a frame of any size is consumed whole.
 constexpr size_t kMaxTapFrame = 65536 + 18;
-
-// Owns an fd until released, so every error path closes it.
-class FdGuard {
- public:
-  explicit FdGuard(int fd) : fd_(fd) {}
-  ~FdGuard() {
-    if (fd_ >= 0) close(fd_);
-  }
-  FdGuard(const FdGuard&) = delete;
-  FdGuard& operator=(const FdGuard&) = delete;
-  int get() const { return fd_; }
-  int release() { return std::exchange(fd_, -1); }
-
- private:
-  int fd_;
-};
 
 // Linux: net/core/dev.c dev_valid_name(). Checked here so the error can name the problem
 // instead of a bare EINVAL from TUNSETIFF.
@@ -85,7 +70,7 @@ std::string UserName() {
 // Brings a device we created up, with our MTU, so the kernel side passes frames (a TAP that
 // is down fails writes with EIO). Needs CAP_NET_ADMIN, which creating it already did.
 absl::Status BringUp(const std::string& device, uint32_t mtu) {
-  FdGuard sock(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  UniqueFd sock(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
   if (sock.get() < 0) {
     return absl::InternalError(
         fmt::format("socket() to configure {} failed: {}", device, std::strerror(errno)));
@@ -108,7 +93,7 @@ absl::Status BringUp(const std::string& device, uint32_t mtu) {
 // Warns about an existing device that cannot pass frames as it is: down, or with a larger
 // MTU than ours (its frames would be dropped here as too long).
 void CheckExistingDevice(const std::string& device, uint32_t mtu) {
-  FdGuard sock(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  UniqueFd sock(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
   if (sock.get() < 0) return;
   ifreq ifr{};
   std::memcpy(ifr.ifr_name, device.c_str(), device.size());
@@ -217,7 +202,7 @@ absl::StatusOr<std::unique_ptr<TapLink>> TapLink::Open(const std::string& device
         device, device, UserName()));
   }
 
-  FdGuard fd(open(kTunPath, O_RDWR | O_NONBLOCK | O_CLOEXEC));
+  UniqueFd fd(open(kTunPath, O_RDWR | O_NONBLOCK | O_CLOEXEC));
   if (fd.get() < 0) {
     const int err = errno;
     if (err == ENOENT || err == ENODEV || err == ENXIO) {

@@ -14,6 +14,7 @@
 #include "shim/socket_ops.h"
 #include "shim/waiter.h"
 #include "tests/unit/shim/fake_socket.h"
+#include "tests/unit/shim/signal_helper.h"
 
 namespace netshim {
 namespace {
@@ -113,26 +114,6 @@ TEST_F(ShimSignals, SiginterruptTogglesRestart) {
   EXPECT_TRUE(seen.sa_flags & SA_RESTART);
 }
 
-// Signals `target` with SIGUSR2 every few milliseconds until destroyed.
-class Poker {
- public:
-  explicit Poker(pthread_t target)
-      : thread_([this, target] {
-          while (!stop_.load()) {
-            pthread_kill(target, SIGUSR2);
-            std::this_thread::sleep_for(std::chrono::milliseconds(3));
-          }
-        }) {}
-  ~Poker() {
-    stop_ = true;
-    thread_.join();
-  }
-
- private:
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
-};
-
 TEST_F(ShimSignals, BlockingReceiveRestartsAfterSaRestartHandlers) {
   ASSERT_EQ(Install(PlainHandler, SA_RESTART), 0);
   auto fake = std::make_shared<testing::FakeSocket>();
@@ -147,7 +128,7 @@ TEST_F(ShimSignals, BlockingReceiveRestartsAfterSaRestartHandlers) {
   iovec iov{buf, sizeof(buf)};
   ssize_t r;
   {
-    Poker poker(pthread_self());
+    testing::SignalSender poker(pthread_self(), SIGUSR2);
     r = ReceiveMessage(s, {&iov, 1}, 0, nullptr, nullptr, nullptr);
   }
   feeder.join();
@@ -161,13 +142,13 @@ TEST_F(ShimSignals, WithoutSaRestartOrWithATimeoutItIsEintr) {
   iovec iov{buf, sizeof(buf)};
   ASSERT_EQ(Install(PlainHandler, 0), 0);
   {
-    Poker poker(pthread_self());
+    testing::SignalSender poker(pthread_self(), SIGUSR2);
     EXPECT_EQ(ReceiveMessage(s, {&iov, 1}, 0, nullptr, nullptr, nullptr), -EINTR);
   }
   ASSERT_EQ(Install(PlainHandler, SA_RESTART), 0);
   fake->SetReceiveTimeout(absl::Seconds(30));
   {
-    Poker poker(pthread_self());
+    testing::SignalSender poker(pthread_self(), SIGUSR2);
     EXPECT_EQ(ReceiveMessage(s, {&iov, 1}, 0, nullptr, nullptr, nullptr), -EINTR)
         << "SO_RCVTIMEO set: signal(7) says EINTR even with SA_RESTART";
   }
@@ -182,7 +163,7 @@ TEST_F(ShimSignals, PollIsNeverRestarted) {
   pollfd p{fd, POLLIN, 0};
   std::optional<int> r;
   {
-    Poker poker(pthread_self());
+    testing::SignalSender poker(pthread_self(), SIGUSR2);
     r = PollMerged(table, &p, 1, std::nullopt, nullptr);
   }
   EXPECT_EQ(r, -EINTR);
