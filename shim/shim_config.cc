@@ -32,6 +32,7 @@ LinkConfig LinkConfigFor(const Config& config) {
   link.mtu = config.mtu;
   link.pcap = config.pcap;
   link.impair = config.impair;
+  link.offload = config.offload;
   return link;
 }
 

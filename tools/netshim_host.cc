@@ -28,7 +28,8 @@ namespace {
 
 constexpr char kUsage[] =
     "usage: netshim-host --tap NAME --addr CIDR [--gw IP] [--mac MAC] [--mtu N]\n"
-    "                    [--pcap FILE] [--impair SPEC] [--log LEVEL] [--udp-echo PORT]...\n"
+    "                    [--pcap FILE] [--impair SPEC] [--offload on|off] [--log LEVEL]\n"
+    "                    [--udp-echo PORT]...\n"
     "                    [--tcp-echo PORT]... [--tcp-discard PORT]... [--tcp-chargen PORT]...\n"
     "Runs the netshim stack as a host on TAP device NAME until SIGINT/SIGTERM, then prints\n"
     "its counters.\n"
@@ -39,6 +40,8 @@ constexpr char kUsage[] =
     "  --mtu N         link MTU (default 1500)\n"
     "  --pcap FILE     record every frame in and out to FILE (pcap, readable by tshark)\n"
     "  --impair SPEC   fault injection, e.g. loss=2%,reorder=1%,dup=0.5%,delay=5ms,seed=7\n"
+    "  --offload on|off\n"
+    "                  TSO and checksum offload through the TAP (default on where it works)\n"
     "  --log LEVEL     off|error|warn|info|debug|trace (default warn)\n"
     "  --udp-echo PORT serve RFC 862 echo over UDP on PORT (repeatable)\n"
     "  --tcp-echo PORT serve RFC 862 echo over TCP on PORT (repeatable)\n"
@@ -53,7 +56,7 @@ constexpr char kUsage[] =
 const std::map<std::string_view, const char*> kFlagToVariable = {
     {"--tap", "NETSHIM_TAP"},       {"--addr", "NETSHIM_ADDR"}, {"--gw", "NETSHIM_GW"},
     {"--mac", "NETSHIM_MAC"},       {"--mtu", "NETSHIM_MTU"},   {"--pcap", "NETSHIM_PCAP"},
-    {"--impair", "NETSHIM_IMPAIR"}, {"--log", "NETSHIM_LOG"},
+    {"--impair", "NETSHIM_IMPAIR"}, {"--log", "NETSHIM_LOG"},   {"--offload", "NETSHIM_OFFLOAD"},
 };
 
 const std::map<std::string_view, TcpServiceKind> kTcpServiceFlags = {
@@ -137,7 +140,8 @@ int Main(int argc, char** argv) {
   options.gateway = config->gateway;
   options.mac = config->mac;
   options.mtu = config->mtu;
-  LinkConfig link_config{config->tap, std::nullopt, config->mtu, config->pcap, config->impair};
+  LinkConfig link_config{config->tap,  std::nullopt,   config->mtu,
+                         config->pcap, config->impair, config->offload};
   auto stack = Stack::Create(options, [&](BufferPool* pool, LinkStats* stats) {
     return BuildLink(link_config, pool, stats, MonotonicClock::Get());
   });

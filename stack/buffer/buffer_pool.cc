@@ -57,6 +57,7 @@ PacketBuffer BufferPool::Allocate(size_t headroom) {
   }
   block->refs.store(1, std::memory_order_relaxed);
   block->next_free = nullptr;
+  block->rx_flags = 0;
   in_use_.fetch_add(1, std::memory_order_relaxed);
   return PacketBuffer(block, static_cast<uint32_t>(headroom), 0);
 }

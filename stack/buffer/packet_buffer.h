@@ -26,6 +26,10 @@ struct alignas(alignof(std::max_align_t)) BufferBlock {
   uint32_t capacity = 0;
   BufferPool* pool = nullptr;  // nullptr: a one-off heap block
   BufferBlock* next_free = nullptr;
+  // What the link vouched for about the frame read into this block (kChecksumTrusted). A
+  // received frame owns its block, so the mark travels with every slice of it; blocks
+  // built by the stack (reassembly, transmit) start without it.
+  uint32_t rx_flags = 0;
   uint8_t* bytes() { return reinterpret_cast<uint8_t*>(this + 1); }
 };
 static_assert(sizeof(BufferBlock) % alignof(std::max_align_t) == 0);
@@ -57,6 +61,15 @@ class PacketBuffer {
   size_t headroom() const { return offset_; }
   size_t tailroom() const { return block_ ? block_->capacity - offset_ - size_ : 0; }
   size_t capacity() const { return block_ ? block_->capacity : 0; }
+
+  // The link vouched for the transport checksum of the frame in this block (a virtio-net
+  // header with NEEDS_CSUM or DATA_VALID: the frame came from the local kernel, which
+  // checksums on the way out or already checked), so TCP and UDP need not verify it.
+  static constexpr uint32_t kChecksumTrusted = 1;
+  bool checksum_trusted() const { return block_ && (block_->rx_flags & kChecksumTrusted) != 0; }
+  void MarkChecksumTrusted() {
+    if (block_) block_->rx_flags |= kChecksumTrusted;
+  }
 
   // True when no other PacketBuffer shares the block, so writing in place is safe.
   bool IsUnique() const { return block_ && block_->refs.load(std::memory_order_acquire) == 1; }

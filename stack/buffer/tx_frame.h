@@ -12,9 +12,25 @@
 
 namespace netshim {
 
+// Work a frame asks of a link that offers offloads (LinkOffloads): the Linux skb's
+// CHECKSUM_PARTIAL (csum_start, csum_offset) and GSO (gso_size) fields.
+struct TxOffload {
+  // The transport checksum field holds only the pseudo-header sum; the link (or the kernel
+  // behind it) sums from csum_start to the end and stores the result at
+  // csum_start + csum_offset. csum_start counts from the frame's first byte: each layer that
+  // prepends a header adds its length.
+  bool needs_checksum = false;
+  uint16_t csum_start = 0;
+  uint16_t csum_offset = 0;
+  // Non-zero: a TCP/IPv4 segment longer than the MTU, to be cut into segments of this many
+  // payload bytes on the way out (TSO), each with the headers replicated and fixed up.
+  uint16_t gso_size = 0;
+};
+
 struct TxFrame {
   PacketBuffer head;                             // link + network + transport headers
   absl::InlinedVector<PacketBuffer, 2> payload;  // zero or more slices after the head
+  TxOffload offload;
 
   TxFrame() = default;
   explicit TxFrame(PacketBuffer h) : head(std::move(h)) {}

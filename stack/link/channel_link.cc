@@ -6,7 +6,9 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdlib>
+#include <optional>
 
+#include "stack/link/software_gso.h"
 #include "stack/runtime/log.h"
 
 namespace netshim {
@@ -124,7 +126,36 @@ uint64_t ChannelLink::tx_rejected() const {
 }
 
 bool ChannelLink::Write(TxFrame frame) {
-  std::vector<uint8_t> bytes = frame.Flatten();
+  const TxOffload offload = frame.offload;
+  if (offload.needs_checksum || offload.gso_size != 0) {
+    // Act as the offloading NIC we claimed to be: what goes on the wire is finished.
+    const bool asked =
+        offload.gso_size != 0 ? offloads_.tso_max_packet != 0 : offloads_.tx_checksum;
+    const bool fits = frame.size() <= offloads_.tso_max_packet + 18 || offload.gso_size == 0;
+    std::optional<std::vector<std::vector<uint8_t>>> wire;
+    if (asked && fits) wire = ApplyOffloads(frame.Flatten(), offload);
+    if (!wire) {
+      absl::MutexLock lock(&mu_);
+      ++tx_rejected_;
+      return false;
+    }
+    {
+      absl::MutexLock lock(&mu_);
+      if (offload.gso_size != 0) ++gso_frames_;
+    }
+    bool ok = true;
+    for (std::vector<uint8_t>& bytes : *wire) ok = WriteFlat(std::move(bytes)) && ok;
+    return ok;
+  }
+  return WriteFlat(frame.Flatten());
+}
+
+uint64_t ChannelLink::gso_frames() const {
+  absl::MutexLock lock(&mu_);
+  return gso_frames_;
+}
+
+bool ChannelLink::WriteFlat(std::vector<uint8_t> bytes) {
   bool ok = FitsMtu(bytes, mtu_);
   if (ok && peer_inbox_ != nullptr) {
     ok = peer_inbox_->Push(PacketBuffer::CopyOf(bytes));

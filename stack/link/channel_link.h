@@ -50,6 +50,12 @@ class ChannelLink final : public LinkEndpoint {
   uint64_t inbound_drops() const;
   // Frames Write() refused: oversized, sent list full, or the peer's queue full.
   uint64_t tx_rejected() const;
+  // Makes the link claim offloads, as a TAP with a virtio-net header does (before the stack
+  // is built on it). Frames that use them are finished in software on Write
+  // (ApplyOffloads), so what the peer or TakeSent() sees is what a wire would carry.
+  void SetOffloads(LinkOffloads offloads) { offloads_ = offloads; }
+  // TSO frames Write() accepted (each counted once, before it was cut up).
+  uint64_t gso_frames() const;
 
   // --- LinkEndpoint ---
   uint32_t mtu() const override { return mtu_; }
@@ -60,12 +66,17 @@ class ChannelLink final : public LinkEndpoint {
   size_t Poll(size_t budget) override;
   // An eventfd that polls readable exactly while inbound frames wait.
   int ReadableFd() const override;
+  LinkOffloads offloads() const override { return offloads_; }
 
  private:
   // The inbound queue, shared with the peer of a pair so that either side may go first.
   class Inbox;
 
+  // One finished frame onto the wire (the peer's inbox, or the sent list).
+  bool WriteFlat(std::vector<uint8_t> bytes);
+
   const uint32_t mtu_;
+  LinkOffloads offloads_;
   FrameSink* sink_ = nullptr;
   std::shared_ptr<Inbox> inbox_;
   std::shared_ptr<Inbox> peer_inbox_;  // null unless created by CreatePair
@@ -74,6 +85,7 @@ class ChannelLink final : public LinkEndpoint {
   std::deque<std::vector<uint8_t>> sent_ ABSL_GUARDED_BY(mu_);
   uint64_t total_sent_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t tx_rejected_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t gso_frames_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace netshim

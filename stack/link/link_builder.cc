@@ -17,11 +17,11 @@ absl::StatusOr<std::unique_ptr<LinkEndpoint>> BuildLink(const LinkConfig& config
 
   std::unique_ptr<LinkEndpoint> link;
   if (config.tap_fd) {
-    auto tap = TapLink::FromFd(*config.tap_fd, config.mtu, pool, stats);
+    auto tap = TapLink::FromFd(*config.tap_fd, config.mtu, pool, stats, config.offload);
     if (!tap.ok()) return tap.status();
     link = std::move(*tap);
   } else if (config.tap) {
-    auto tap = TapLink::Open(*config.tap, config.mtu, pool, stats);
+    auto tap = TapLink::Open(*config.tap, config.mtu, pool, stats, config.offload);
     if (!tap.ok()) return tap.status();
     link = std::move(*tap);
   } else {

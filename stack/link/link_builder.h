@@ -22,6 +22,7 @@ struct LinkConfig {
   uint32_t mtu = 1500;
   std::optional<std::string> pcap;
   std::string impair;  // ImpairSpec syntax; empty = none
+  bool offload = true;  // TSO and checksum offload where the TAP allows (NETSHIM_OFFLOAD)
 };
 
 absl::StatusOr<std::unique_ptr<LinkEndpoint>> BuildLink(const LinkConfig& config, BufferPool* pool,

@@ -20,6 +20,15 @@ class FrameSink {
   virtual void DeliverFrame(PacketBuffer frame) = 0;
 };
 
+// What a link can do for the stack (Linux netdev features). All off unless the link says.
+struct LinkOffloads {
+  // Frames may leave with TxOffload::needs_checksum (NETIF_F_HW_CSUM).
+  bool tx_checksum = false;
+  // TCP/IPv4 frames may be up to this many bytes of IP packet with TxOffload::gso_size set
+  // (NETIF_F_TSO); 0 without TSO.
+  uint32_t tso_max_packet = 0;
+};
+
 class LinkEndpoint {
  public:
   virtual ~LinkEndpoint() = default;
@@ -37,6 +46,9 @@ class LinkEndpoint {
   // Reads up to `budget` waiting frames and delivers each to the sink, on the caller's
   // thread. Returns how many were delivered; 0 when nothing was waiting. Never blocks.
   virtual size_t Poll(size_t budget) = 0;
+
+  // What frames handed to Write() may ask of the link. Fixed once the link is open.
+  virtual LinkOffloads offloads() const { return {}; }
 
   // A file descriptor that polls readable while frames wait for Poll(), or -1.
   virtual int ReadableFd() const { return -1; }

@@ -20,6 +20,7 @@ class PcapLink final : public LinkEndpoint, private FrameSink {
   bool Write(TxFrame frame) override;
   size_t Poll(size_t budget) override { return inner_->Poll(budget); }
   int ReadableFd() const override { return inner_->ReadableFd(); }
+  LinkOffloads offloads() const override { return inner_->offloads(); }
   std::optional<absl::Time> NextDeadline() const override { return inner_->NextDeadline(); }
   void OnTimer(absl::Time now) override { inner_->OnTimer(now); }
   void SetDeadlineChangedCallback(std::function<void()> callback) override {

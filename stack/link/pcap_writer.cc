@@ -13,6 +13,7 @@
 #include "absl/status/status.h"
 #include "fmt/format.h"
 #include "stack/runtime/log.h"
+#include "stack/wire/virtio_net.h"
 
 namespace netshim {
 namespace {
@@ -86,6 +87,14 @@ void PcapWriter::Record(std::span<const uint8_t> frame) {
 }
 
 void PcapWriter::Record(const TxFrame& frame) {
+  if (frame.offload.needs_checksum) {
+    // The link finishes this checksum after us; the capture shows it finished, as the
+    // wire will (a TSO frame stays one record, as tcpdump shows it on Linux).
+    std::vector<uint8_t> flat = frame.Flatten();
+    CompletePartialChecksum(flat, frame.offload.csum_start, frame.offload.csum_offset);
+    Record(flat);
+    return;
+  }
   const size_t size = frame.size();
   std::array<iovec, 16> iov;
   const bool fits = frame.payload.size() + 1 <= iov.size() && size <= kSnapLen;

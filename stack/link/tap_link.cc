@@ -19,14 +19,19 @@
 #include "fmt/format.h"
 #include "stack/runtime/log.h"
 #include "stack/runtime/unique_fd.h"
+#include "stack/wire/virtio_net.h"
 
 namespace netshim {
 namespace {
 
 constexpr const char* kTunPath = "/dev/net/tun";
-// The longest frame a TAP can hand us (its MTU can be raised to 64K); the drop path reads
-// into a scratch buffer this big so a frame of any size is consumed whole.
-constexpr size_t kMaxTapFrame = 65536 + 18;
+// The longest frame a TAP can hand us (its MTU can be raised to 64K, and a GSO frame is a
+// 64K IP packet) with its virtio-net header; the drop path reads into a scratch buffer this
+// big so a frame of any size is consumed whole.
+constexpr size_t kMaxTapFrame = 65536 + 18 + kVirtioNetHeaderSize;
+// What we ask the kernel to hand us whole: partial checksums and TCP/IPv4 segments of up to
+// 64 KiB (Linux tun set_offload: NETIF_F_HW_CSUM, NETIF_F_TSO).
+constexpr unsigned kRxOffloadFlags = TUN_F_CSUM | TUN_F_TSO4;
 
 // Linux: net/core/dev.c dev_valid_name(). Checked here so the error can name the problem
 // instead of a bare EINVAL from TUNSETIFF.
@@ -187,10 +192,51 @@ TapLink::TapLink(int fd, std::string device, bool created, uint32_t mtu, BufferP
       pool_(pool),
       stats_(stats != nullptr ? stats : &own_stats_) {}
 
-TapLink::~TapLink() { close(fd_); }
+TapLink::~TapLink() {
+  // A device that outlives us must not keep handing 64 KiB frames to its next reader,
+  // which may not read a virtio-net header.
+  if (rx_offload_ && !created_) ioctl(fd_, TUNSETOFFLOAD, 0u);
+  close(fd_);
+}
+
+void TapLink::EnableOffloads(bool vnet_header) {
+  vnet_ = vnet_header;
+  if (vnet_) {
+    int size = static_cast<int>(kVirtioNetHeaderSize);
+    if (ioctl(fd_, TUNSETVNETHDRSZ, &size) < 0) {
+      NETSHIM_LOG(kWarn, "TAP {}: TUNSETVNETHDRSZ failed ({}): offloads off", device_,
+                  std::strerror(errno));
+      vnet_ = false;
+    }
+  }
+  // Without the header, switch receive offloads off: a previous reader may have left them
+  // on, and the kernel would hand us frames longer than the MTU.
+  const unsigned flags = vnet_ ? kRxOffloadFlags : 0u;
+  if (ioctl(fd_, TUNSETOFFLOAD, flags) == 0) {
+    rx_offload_ = vnet_;
+  } else {
+    NETSHIM_LOG(kInfo, "TAP {}: TUNSETOFFLOAD failed ({}): frames arrive at the MTU", device_,
+                std::strerror(errno));
+  }
+  if (rx_offload_) large_pool_ = BufferPool::Create(kMaxGsoFrame + kRxHeadroom, kLargeRxBlocks);
+  NETSHIM_LOG(kInfo, "TAP {}: virtio-net header {}, receive offloads {}", device_,
+              vnet_ ? "on (TSO, checksum offload)" : "off", rx_offload_ ? "on" : "off");
+}
+
+LinkOffloads TapLink::offloads() const {
+  LinkOffloads o;
+  if (vnet_) {
+    // Sending needs only the header: the kernel takes GSO frames from any TAP reader that
+    // writes one (drivers/net/tun.c tun_get_user, virtio_net_hdr_to_skb).
+    o.tx_checksum = true;
+    o.tso_max_packet = 65535;
+  }
+  return o;
+}
 
 absl::StatusOr<std::unique_ptr<TapLink>> TapLink::Open(const std::string& device, uint32_t mtu,
-                                                       BufferPool* pool, LinkStats* stats) {
+                                                       BufferPool* pool, LinkStats* stats,
+                                                       bool offload) {
   if (absl::Status s = CheckDeviceName(device); !s.ok()) return s;
   if (absl::Status s = CheckPool(pool, mtu); !s.ok()) return s;
 
@@ -219,6 +265,7 @@ absl::StatusOr<std::unique_ptr<TapLink>> TapLink::Open(const std::string& device
   ifreq ifr{};
   std::memcpy(ifr.ifr_name, device.c_str(), device.size());
   ifr.ifr_flags = IFF_TAP | IFF_NO_PI;  // Ethernet frames, no 4-byte packet-info prefix
+  if (offload) ifr.ifr_flags |= IFF_VNET_HDR;
   if (ioctl(fd.get(), TUNSETIFF, &ifr) < 0) return AttachError(device, existed, errno);
 
   if (!existed) {
@@ -228,11 +275,13 @@ absl::StatusOr<std::unique_ptr<TapLink>> TapLink::Open(const std::string& device
   } else {
     CheckExistingDevice(device, mtu);
   }
-  return std::unique_ptr<TapLink>(new TapLink(fd.release(), device, !existed, mtu, pool, stats));
+  std::unique_ptr<TapLink> link(new TapLink(fd.release(), device, !existed, mtu, pool, stats));
+  link->EnableOffloads(offload);
+  return link;
 }
 
 absl::StatusOr<std::unique_ptr<TapLink>> TapLink::FromFd(int fd, uint32_t mtu, BufferPool* pool,
-                                                         LinkStats* stats) {
+                                                         LinkStats* stats, bool offload) {
   if (absl::Status s = CheckPool(pool, mtu); !s.ok()) return s;
   const int fl = fcntl(fd, F_GETFL);
   if (fl < 0) {
@@ -262,7 +311,18 @@ absl::StatusOr<std::unique_ptr<TapLink>> TapLink::FromFd(int fd, uint32_t mtu, B
         fmt::format("cannot set flags on TAP fd {}: {}", fd, std::strerror(errno)));
   }
   CheckExistingDevice(device, mtu);
-  return std::unique_ptr<TapLink>(new TapLink(fd, device, false, mtu, pool, stats));
+  std::unique_ptr<TapLink> link(new TapLink(fd, device, false, mtu, pool, stats));
+  const bool has_vnet_header = (ifr.ifr_flags & IFF_VNET_HDR) != 0;
+  if (has_vnet_header && !offload) {
+    // The header is there whether we want offloads or not; we still write a plain one.
+    link->EnableOffloads(true);
+    link->rx_offload_ = false;
+    ioctl(fd, TUNSETOFFLOAD, 0u);
+    link->large_pool_.reset();
+  } else {
+    link->EnableOffloads(has_vnet_header);
+  }
+  return link;
 }
 
 size_t TapLink::MaxFrameSize(const uint8_t* frame, size_t size) const {
@@ -285,60 +345,130 @@ bool TapLink::DropOneFrame() {
   return n >= 0;
 }
 
+PacketBuffer TapLink::FrameBuffer(bool* large) {
+  *large = false;
+  if (rx_offload_) {
+    if (!spare_large_) spare_large_ = large_pool_->Allocate(kRxHeadroom);
+    if (spare_large_) {
+      *large = true;
+      return std::move(spare_large_);
+    }
+  }
+  return pool_->Allocate(kRxHeadroom);
+}
+
+void TapLink::KeepSpare(PacketBuffer buf, bool large) {
+  if (!large) return;
+  buf.SetWindow(kRxHeadroom, 0);
+  spare_large_ = std::move(buf);
+}
+
+TapLink::ReadResult TapLink::ReadOneFrame() {
+  bool large = false;
+  PacketBuffer buf = FrameBuffer(&large);
+  if (!buf) {
+    // Out of buffers: take the frame off the queue anyway, or the fd stays readable and
+    // the dispatcher spins; the peer sees a loss, as with a NIC whose ring is full.
+    if (!DropOneFrame()) return ReadResult::kNothing;
+    stats_->RxNoBuffer.Inc();
+    return ReadResult::kDropped;
+  }
+  uint8_t header_bytes[kVirtioNetHeaderSize];
+  iovec iov[2];
+  int count = 0;
+  if (vnet_) iov[count++] = {header_bytes, sizeof(header_bytes)};
+  const size_t room = buf.tailroom();
+  iov[count++] = {buf.data(), room};
+  ssize_t n;
+  do {
+    n = readv(fd_, iov, count);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    const int err = errno;
+    if (err != EAGAIN && err != EWOULDBLOCK && err != last_read_errno_) {
+      LogIoError("read", err);
+      last_read_errno_ = err;
+    }
+    KeepSpare(std::move(buf), large);
+    return ReadResult::kNothing;
+  }
+  size_t size = static_cast<size_t>(n);
+  VirtioNetHeader header;
+  if (vnet_) {
+    if (size < kVirtioNetHeaderSize) {
+      stats_->RxErrors.Inc();
+      KeepSpare(std::move(buf), large);
+      return ReadResult::kDropped;
+    }
+    size -= kVirtioNetHeaderSize;
+    header = VirtioNetHeader::Parse(std::span<const uint8_t, kVirtioNetHeaderSize>(header_bytes));
+  }
+  const RxOffloadVerdict verdict =
+      vnet_ ? ClassifyRxOffload(header, size) : RxOffloadVerdict::kPlain;
+  const bool gso = header.gso_type != VirtioNetHeader::kGsoNone;
+  // tun returns a frame's full length even when it had to cut it to fit (Linux:
+  // drivers/net/tun.c tun_put_user), so size > room means a truncated frame. GSO frames
+  // (only with receive offloads on) may be as long as a 64 KiB packet.
+  const size_t limit = gso && rx_offload_ ? kMaxGsoFrame : MaxFrameSize(buf.data(), size);
+  if (verdict == RxOffloadVerdict::kDrop || size > room || size > limit) {
+    stats_->RxErrors.Inc();
+    NETSHIM_LOG(kDebug, "TAP {}: dropped a {}-byte frame (mtu {}, gso type {})", device_, size,
+                mtu_, header.gso_type);
+    KeepSpare(std::move(buf), large);
+    return ReadResult::kDropped;
+  }
+  buf.Append(size);
+  if (large && size + kRxHeadroom <= pool_->block_size()) {
+    // A small frame in a 64 KiB block: copy it out (cheap at this size) so the large block
+    // is not held by an ACK sitting in some queue.
+    if (PacketBuffer small = pool_->Allocate(kRxHeadroom)) {
+      std::memcpy(small.Append(size), buf.data(), size);
+      KeepSpare(std::move(buf), true);
+      buf = std::move(small);
+    }
+  }
+  if (verdict == RxOffloadVerdict::kChecksumTrusted) {
+    buf.MarkChecksumTrusted();
+    stats_->RxChecksumTrusted.Inc();
+  }
+  if (gso) stats_->RxGsoFrames.Inc();
+  if (sink_ != nullptr) sink_->DeliverFrame(std::move(buf));
+  return ReadResult::kDelivered;
+}
+
 size_t TapLink::Poll(size_t budget) {
   size_t delivered = 0;
   for (size_t i = 0; i < budget; ++i) {
-    PacketBuffer buf = pool_->Allocate(kRxHeadroom);
-    if (!buf) {
-      // Out of buffers: take the frame off the queue anyway, or the fd stays readable and
-      // the dispatcher spins; the peer sees a loss, as with a NIC whose ring is full.
-      if (!DropOneFrame()) break;
-      stats_->RxNoBuffer.Inc();
-      continue;
-    }
-    const size_t room = buf.tailroom();
-    ssize_t n;
-    do {
-      n = read(fd_, buf.data(), room);
-    } while (n < 0 && errno == EINTR);
-    if (n < 0) {
-      const int err = errno;
-      if (err != EAGAIN && err != EWOULDBLOCK && err != last_read_errno_) {
-        LogIoError("read", err);
-        last_read_errno_ = err;
-      }
-      break;
-    }
-    const size_t size = static_cast<size_t>(n);
-    // tun returns a frame's full length even when it had to cut it to fit (Linux:
-    // drivers/net/tun.c tun_put_user), so size > room means a truncated frame.
-    if (size > room || size > MaxFrameSize(buf.data(), size)) {
-      stats_->RxErrors.Inc();
-      NETSHIM_LOG(kDebug, "TAP {}: dropped a {}-byte frame (mtu {})", device_, size, mtu_);
-      continue;
-    }
-    buf.Append(size);
-    if (sink_ != nullptr) sink_->DeliverFrame(std::move(buf));
-    ++delivered;
+    const ReadResult result = ReadOneFrame();
+    if (result == ReadResult::kNothing) break;
+    if (result == ReadResult::kDelivered) ++delivered;
   }
   return delivered;
 }
 
 bool TapLink::Write(TxFrame frame) {
   const size_t size = frame.size();
+  const TxOffload& offload = frame.offload;
+  const bool gso = offload.gso_size != 0;
+  // Offloads were asked of a link that never offered them: nothing would finish the work.
+  if ((gso || offload.needs_checksum) && !vnet_) return false;
   // The tag is looked for in the head, where the stack puts every header.
-  if (size < kEthernetHeader || size > MaxFrameSize(frame.head.data(), frame.head.size())) {
-    return false;
+  const size_t limit = gso ? kMaxGsoFrame : MaxFrameSize(frame.head.data(), frame.head.size());
+  if (size < kEthernetHeader || size > limit) return false;
+  uint8_t header_bytes[kVirtioNetHeaderSize];
+  iovec iov[kMaxIovecs + 1];
+  int count = 0;
+  if (vnet_) {
+    VirtioNetHeader::ForTransmit(offload, frame.head.size())
+        .Write(std::span<uint8_t, kVirtioNetHeaderSize>(header_bytes));
+    iov[count++] = {header_bytes, sizeof(header_bytes)};
   }
-  iovec iov[kMaxIovecs];
   std::vector<uint8_t> flat;
-  int count;
   if (frame.payload.size() + 1 > static_cast<size_t>(kMaxIovecs)) {
     flat = frame.Flatten();  // more slices than we pass to writev: rare, so copy
-    iov[0] = {flat.data(), flat.size()};
-    count = 1;
+    iov[count++] = {flat.data(), flat.size()};
   } else {
-    count = frame.ToIovec(iov, kMaxIovecs);
+    count += frame.ToIovec(iov + count, kMaxIovecs);
   }
   ssize_t n;
   do {
@@ -347,14 +477,14 @@ bool TapLink::Write(TxFrame frame) {
   if (n < 0) {
     const int err = errno;
     // EAGAIN/ENOBUFS: the kernel's backlog is full; the caller counts the drop. Anything else
-    // (EIO: the device is down) is logged once per errno.
+    // (EIO: the device is down; EINVAL: a header the kernel refused) is logged once per errno.
     if (err != EAGAIN && err != EWOULDBLOCK && err != ENOBUFS &&
         last_write_errno_.exchange(err, std::memory_order_relaxed) != err) {
       LogIoError("write", err);
     }
     return false;
   }
-  return static_cast<size_t>(n) == size;
+  return static_cast<size_t>(n) == size + (vnet_ ? kVirtioNetHeaderSize : 0);
 }
 
 }  // namespace netshim

@@ -139,12 +139,18 @@ int Ipv4Layer::Send(Ipv4Address src, Ipv4Address dst, uint8_t protocol, TxFrame 
   h.src = src.IsAny() ? nic_.address().address : src;
   h.dst = dst;
 
-  if (total <= nic_.mtu()) {
+  // A GSO frame is longer than the MTU on purpose: the link cuts it into segments that fit
+  // (each with this header, its length and checksum fixed up), never into fragments.
+  const bool gso = segment.offload.gso_size != 0;
+  if (total <= nic_.mtu() || gso) {
     h.Write({segment.head.Prepend(kIpv4MinHeaderSize), kIpv4MinHeaderSize});
+    if (segment.offload.needs_checksum) segment.offload.csum_start += kIpv4MinHeaderSize;
     Transmit(dst, next_hop, std::move(segment));
     return 0;
   }
-  if (options.dont_fragment) {
+  // A partial checksum would go out unfinished in fragments; only TCP asks for one, and TCP
+  // never fragments (DF), so this refuses rather than finishing it here.
+  if (options.dont_fragment || segment.offload.needs_checksum) {
     stats_.FragFails.Inc();
     return EMSGSIZE;
   }

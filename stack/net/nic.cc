@@ -5,7 +5,7 @@
 namespace netshim {
 
 Nic::Nic(LinkEndpoint* link, MacAddress mac, Ipv4Cidr address, LinkStats& stats)
-    : link_(link), mac_(mac), address_(address), stats_(stats) {}
+    : link_(link), offloads_(link->offloads()), mac_(mac), address_(address), stats_(stats) {}
 
 void Nic::DeliverFrame(PacketBuffer frame) {
   stats_.RxFrames.Inc();
@@ -40,13 +40,17 @@ void Nic::DeliverFrame(PacketBuffer frame) {
 bool Nic::Send(MacAddress dst, EtherType type, TxFrame frame) {
   EthernetHeader eth{dst, mac_, static_cast<uint16_t>(type)};
   eth.Write({frame.head.Prepend(kEthernetHeaderSize), kEthernetHeaderSize});
+  if (frame.offload.needs_checksum) frame.offload.csum_start += kEthernetHeaderSize;
   const size_t size = frame.size();
+  const TxOffload offload = frame.offload;
   if (!link_->Write(std::move(frame))) {
     stats_.TxErrors.Inc();
     return false;
   }
   stats_.TxFrames.Inc();
   stats_.TxBytes.Add(size);
+  if (offload.gso_size != 0) stats_.TxGsoFrames.Inc();
+  if (offload.needs_checksum) stats_.TxChecksumOffloaded.Inc();
   return true;
 }
 

@@ -45,6 +45,8 @@ class Nic final : public FrameSink {
   MacAddress mac() const { return mac_; }
   const Ipv4Cidr& address() const { return address_; }
   uint32_t mtu() const { return link_->mtu(); }
+  // What the link finishes for us (checksums, TSO); read once, links do not change it.
+  const LinkOffloads& offloads() const { return offloads_; }
   LinkEndpoint* link() const { return link_; }
 
   bool IsOurAddress(Ipv4Address a) const { return a == address_.address; }
@@ -56,6 +58,7 @@ class Nic final : public FrameSink {
 
  private:
   LinkEndpoint* const link_;
+  const LinkOffloads offloads_;
   const MacAddress mac_;
   const Ipv4Cidr address_;
   LinkStats& stats_;

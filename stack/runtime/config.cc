@@ -200,6 +200,12 @@ Verdict ParseThreads(std::string_view v, Config& config) {
   return kAccepted;
 }
 
+Verdict ParseOffload(std::string_view v, Config& config) {
+  if (v != "on" && v != "off") return Malformed();
+  config.offload = v == "on";
+  return kAccepted;
+}
+
 Verdict ParseLoopback(std::string_view v, Config& config) {
   if (v == "kernel") {
     config.loopback = Config::Loopback::kKernel;
@@ -254,6 +260,7 @@ constexpr Field kFields[] = {
     {"NETSHIM_IMPAIR", "a fault-injection spec", ParseImpair},
     {"NETSHIM_STATS", "0 or 1", ParseStats},
     {"NETSHIM_THREADS", "an integer from 1 to 64", ParseThreads},
+    {"NETSHIM_OFFLOAD", "on or off", ParseOffload},
     {"NETSHIM_LOOPBACK", "kernel or stack", ParseLoopback},
     {"NETSHIM_DNS", "stack or kernel", ParseDns},
     {"NETSHIM_EXIT_TIMEOUT",

@@ -48,6 +48,9 @@ struct Config {
   std::string impair;
   // NETSHIM_STATS: publish counters.
   bool stats = false;
+  // NETSHIM_OFFLOAD: TSO and checksum offload through the TAP's virtio-net header where the
+  // kernel allows them (on), or plain MTU-sized frames checksummed here (off).
+  bool offload = true;
   // NETSHIM_THREADS: dispatch threads.
   uint32_t threads = 1;
   // NETSHIM_LOOPBACK.

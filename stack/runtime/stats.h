@@ -34,7 +34,7 @@ class Counter {
 #define NETSHIM_LINK_COUNTERS(X)                                                                  \
   X(RxFrames)                                                                                     \
   X(RxBytes) X(RxErrors) X(RxNoBuffer) X(RxUnknownEtherType) X(RxNotForUs) X(TxFrames) X(TxBytes) \
-      X(TxErrors)
+      X(TxErrors) X(TxGsoFrames) X(TxChecksumOffloaded) X(RxGsoFrames) X(RxChecksumTrusted)
 NETSHIM_COUNTER_GROUP(LinkStats, NETSHIM_LINK_COUNTERS)
 
 #define NETSHIM_ARP_COUNTERS(X)                                                        \

@@ -60,8 +60,10 @@ start_host() {
   HOST_LOG="$WORK/host.log"
   HOST_OUT="$WORK/host.out"
   # Not through nsx(): a backgrounded function is a subshell, and its pid would not be ours.
-  ip netns exec "$NS" "$HOST_BIN" --tap "$TAP" --addr "$STACK_IP/24" --gw "$KERNEL_IP" "$@" \
-    >"$HOST_OUT" 2>"$HOST_LOG" &
+  # NETSHIM_OFFLOAD (scripts/test runs the suite with it on and off) reaches the host as
+  # its flag; the shim reads it from the environment.
+  ip netns exec "$NS" "$HOST_BIN" --tap "$TAP" --addr "$STACK_IP/24" --gw "$KERNEL_IP" \
+    --offload "${NETSHIM_OFFLOAD:-on}" "$@" >"$HOST_OUT" 2>"$HOST_LOG" &
   HOST_PID=$!
   PIDS+=("$HOST_PID")
   wait_for 10 grep -q "Ctrl-C to stop" "$HOST_LOG"

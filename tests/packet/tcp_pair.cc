@@ -13,8 +13,10 @@ namespace netshim::testing {
 Ipv4Address TcpPair::AddressA() { return *Ipv4Address::Parse("198.18.0.1"); }
 Ipv4Address TcpPair::AddressB() { return *Ipv4Address::Parse("198.18.0.2"); }
 
-TcpPair::TcpPair(const std::string& impair, StackOptions base) {
+TcpPair::TcpPair(const std::string& impair, StackOptions base, LinkOffloads offloads) {
   auto [la, lb] = ChannelLink::CreatePair(base.mtu);
+  la->SetOffloads(offloads);
+  lb->SetOffloads(offloads);
   std::unique_ptr<LinkEndpoint> link_a = std::move(la);
   if (!impair.empty()) {
     auto spec = ParseImpairSpec(impair);

@@ -13,6 +13,7 @@
 
 #include "gtest/gtest.h"
 #include "stack/link/impair_spec.h"
+#include "stack/link/link_endpoint.h"
 #include "stack/runtime/clock.h"
 #include "stack/socket/socket.h"
 #include "stack/stack.h"
@@ -21,8 +22,11 @@ namespace netshim::testing {
 
 class TcpPair {
  public:
-  // `impair`: a NETSHIM_IMPAIR spec applied to stack A's link ("" for none).
-  explicit TcpPair(const std::string& impair = "", StackOptions base = {});
+  // `impair`: a NETSHIM_IMPAIR spec applied to stack A's link ("" for none). `offloads`:
+  // what both links claim (an impaired link claims none), finished in software on the
+  // way, as an offloading NIC would.
+  explicit TcpPair(const std::string& impair = "", StackOptions base = {},
+                   LinkOffloads offloads = {});
   ~TcpPair();
 
   Stack& a() { return *a_; }

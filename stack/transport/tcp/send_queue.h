@@ -32,7 +32,8 @@ class SendQueue {
   void AcknowledgeTo(uint32_t seq);
 
   // Appends slices covering [seq, seq + len) to `out` and adds their checksum sum
-  // (positions counted from `seq`) to *sum. The range must lie within the queue.
+  // (positions counted from `seq`) to *sum, unless `sum` is null (a link finishes the
+  // checksum). The range must lie within the queue.
   void Slices(uint32_t seq, size_t len, absl::InlinedVector<PacketBuffer, 2>* out,
               uint64_t* sum) const;
 

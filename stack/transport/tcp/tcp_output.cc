@@ -12,15 +12,16 @@
 #include "stack/transport/tcp/tcp_protocol.h"
 #include "stack/transport/tcp/tcp_socket.h"
 #include "stack/wire/bytes.h"
+#include "stack/wire/checksum.h"
 #include "stack/wire/ipv4.h"
 
 namespace netshim {
 namespace {
 constexpr uint8_t kProtocolTcp = static_cast<uint8_t>(IpProtocol::kTcp);
-constexpr uint32_t kIpTcpHeaders = 40;        // IPv4 + TCP without options
+constexpr uint32_t kIpTcpHeaders = 40;         // IPv4 + TCP without options
 constexpr uint32_t kTimestampOptionSize = 12;  // TCPOLEN_TSTAMP_ALIGNED
-constexpr uint32_t kMinSndMss = 48;  // Linux net.ipv4.tcp_min_snd_mss (before options)
-constexpr uint16_t kMinMss = 36;     // the smallest data a segment carries (48 less TS)
+constexpr uint32_t kMinSndMss = 48;            // Linux net.ipv4.tcp_min_snd_mss (before options)
+constexpr uint16_t kMinMss = 36;               // the smallest data a segment carries (48 less TS)
 }  // namespace
 
 uint32_t TcpSocket::TsNowLocked() const {
@@ -51,9 +52,9 @@ void TcpSocket::UpdateSendMssLocked() {
 uint8_t TcpSocket::ReceiveWindowScaleLocked() const {
   // Linux tcp_select_initial_window: room for the largest buffer autotuning may reach,
   // or only for SO_RCVBUF when the user fixed it.
-  uint32_t space = options_.rcvbuf_locked ? static_cast<uint32_t>(options_.rcvbuf) / 2
-                                          : static_cast<uint32_t>(std::max(
-                                                config_.rmem_max, config_.core_rmem_max));
+  uint32_t space = options_.rcvbuf_locked
+                       ? static_cast<uint32_t>(options_.rcvbuf) / 2
+                       : static_cast<uint32_t>(std::max(config_.rmem_max, config_.core_rmem_max));
   uint8_t scale = 0;
   while (scale < kTcpMaxWindowScale && (space >> scale) > 0xffff) ++scale;
   return scale;
@@ -138,7 +139,8 @@ void TcpSocket::AdjustReceiveBufferLocked(size_t copied) {
 // ---------------------------------------------------------------------------------------
 // Segments
 
-bool TcpSocket::TransmitLocked(uint32_t seq, uint8_t flags, size_t len, bool retransmit) {
+bool TcpSocket::TransmitLocked(uint32_t seq, uint8_t flags, size_t len, bool retransmit,
+                               uint16_t gso_size) {
   const bool syn = flags & kTcpSyn;
   TcpOptions options;
   if (syn) {
@@ -157,7 +159,8 @@ bool TcpSocket::TransmitLocked(uint32_t seq, uint8_t flags, size_t len, bool ret
     if (sack_ok_ && (flags & kTcpAck)) {
       // As many blocks as the option space, and the MTU beside this segment's data, allow.
       const size_t mtu = std::min<uint32_t>(path_mtu_, protocol_.ipv4().nic().mtu());
-      const size_t used = kIpTcpHeaders + options.WrittenSize() + len;
+      // A TSO frame's segments each carry gso_size bytes beside the options.
+      const size_t used = kIpTcpHeaders + options.WrittenSize() + (gso_size ? gso_size : len);
       const size_t room = mtu > used + 4 ? (mtu - used - 4) / 8 : 0;
       const size_t fit = std::min(options.SackBlocksThatFit(), room);
       if (dsack_) options.AddSack(*dsack_);
@@ -183,22 +186,38 @@ bool TcpSocket::TransmitLocked(uint32_t seq, uint8_t flags, size_t len, bool ret
   options.Write({at + kTcpMinHeaderSize, header_size - kTcpMinHeaderSize});
 
   TxFrame frame(std::move(head));
-  uint64_t payload_sum = 0;
-  if (len > 0) send_queue_.Slices(seq, len, &frame.payload, &payload_sum);
-  Store16(at + 16, TcpChecksumWithPayloadSum(tuple_.local_address, tuple_.remote_address,
-                                             {at, header_size}, payload_sum, len));
+  if (protocol_.ipv4().nic().offloads().tx_checksum) {
+    // The link finishes the checksum (Linux CHECKSUM_PARTIAL): the field holds the
+    // pseudo-header sum over the whole TCP length, and the payload is never read here.
+    // A TSO frame's segments get theirs from it (Linux tcp_gso_segment adjusts the length).
+    if (len > 0) send_queue_.Slices(seq, len, &frame.payload, nullptr);
+    const uint64_t pseudo = PseudoHeaderSum(tuple_.local_address, tuple_.remote_address,
+                                            kProtocolTcp, static_cast<uint16_t>(header_size + len));
+    Store16(at + 16, static_cast<uint16_t>(~ChecksumFinish(pseudo)));
+    frame.offload.needs_checksum = true;
+    frame.offload.csum_start = 0;  // the TCP header's start; IPv4 and Ethernet add theirs
+    frame.offload.csum_offset = 16;
+    frame.offload.gso_size = gso_size;
+  } else {
+    uint64_t payload_sum = 0;
+    if (len > 0) send_queue_.Slices(seq, len, &frame.payload, &payload_sum);
+    Store16(at + 16, TcpChecksumWithPayloadSum(tuple_.local_address, tuple_.remote_address,
+                                               {at, header_size}, payload_sum, len));
+  }
   Ipv4SendOptions ip;
   ip.ttl = static_cast<uint8_t>(options_.ttl < 0 ? kDefaultTtl : options_.ttl);
   ip.tos = options_.tos;
   ip.dont_fragment = true;  // path MTU discovery (RFC 1191), as Linux by default
-  protocol_.ipv4().Send(tuple_.local_address, tuple_.remote_address, kProtocolTcp,
-                        std::move(frame), ip);
+  protocol_.ipv4().Send(tuple_.local_address, tuple_.remote_address, kProtocolTcp, std::move(frame),
+                        ip);
 
-  stats_.OutSegs.Inc();
-  ++segs_out_;
+  // Counted as the wire sees them: a TSO frame is as many segments as it is cut into.
+  const uint32_t segs = gso_size ? static_cast<uint32_t>((len + gso_size - 1) / gso_size) : 1;
+  stats_.OutSegs.Add(segs);
+  segs_out_ += segs;
   if (retransmit) {
-    stats_.RetransSegs.Inc();
-    ++total_retrans_;
+    stats_.RetransSegs.Add(segs);
+    total_retrans_ += segs;
   }
   bytes_sent_ += len;
   last_send_ = protocol_.clock().Now();
@@ -219,8 +238,7 @@ void TcpSocket::SendControlLocked(uint8_t flags, uint32_t seq) {
 }
 
 void TcpSocket::SendAckLocked() {
-  if (state_ == TcpState::kClosed || state_ == TcpState::kListen ||
-      state_ == TcpState::kSynSent) {
+  if (state_ == TcpState::kClosed || state_ == TcpState::kListen || state_ == TcpState::kSynSent) {
     return;
   }
   // The next new byte, not a retransmission's sequence number: after a timeout snd_nxt_
@@ -247,19 +265,19 @@ void TcpSocket::SendResetLocked() {
   TransmitLocked(snd_max_, kTcpRst | kTcpAck, 0, false);
 }
 
-bool TcpSocket::SendDataSegmentLocked(uint32_t seq, size_t len, bool fin, bool retransmit) {
+bool TcpSocket::SendDataSegmentLocked(uint32_t seq, size_t len, bool fin, bool retransmit,
+                                      uint16_t gso_size) {
   uint8_t flags = kTcpAck;
   if (fin) flags |= kTcpFin;
   // Linux sets PSH on the last segment of what the application wrote (tcp_mark_push).
   if (len > 0 && seq + len == write_seq_) flags |= kTcpPsh;
-  return TransmitLocked(seq, flags, len, retransmit);
+  return TransmitLocked(seq, flags, len, retransmit, len > gso_size ? gso_size : 0);
 }
 
 bool TcpSocket::ResendRangeLocked(SackBlock range) {
   const uint32_t data_stop = SeqMin(range.end, write_seq_);
   const size_t len = SeqGt(data_stop, range.start) ? data_stop - range.start : 0;
-  return SendDataSegmentLocked(range.start, len, fin_queued_ && SeqGt(range.end, write_seq_),
-                               true);
+  return SendDataSegmentLocked(range.start, len, fin_queued_ && SeqGt(range.end, write_seq_), true);
 }
 
 SackBlock TcpSocket::ResendHeadLocked(uint32_t mss) {
@@ -276,12 +294,27 @@ uint32_t TcpSocket::InFlightLocked() const {
   return out;
 }
 
+uint32_t TcpSocket::SendBurstLimitLocked(uint32_t mss, uint32_t cwnd_room) const {
+  const uint32_t tso_packet = protocol_.ipv4().nic().offloads().tso_max_packet;
+  // Recovery sends segment by segment, as the scoreboard decides (Linux too keeps
+  // retransmissions to one MSS).
+  if (tso_packet == 0 || in_recovery_ || in_loss_) return mss;
+  // Room for the largest headers (IPv4 20, TCP 60) in the 64 KiB packet.
+  constexpr uint32_t kMaxHeaders = 20 + 60;
+  const uint32_t by_packet = (tso_packet - kMaxHeaders) / mss * mss;
+  // Linux tcp_cwnd_test: as many segments as the window has room for, the last one
+  // allowed to overshoot (the window counts segments).
+  const uint32_t by_cwnd = (cwnd_room + mss - 1) / mss * mss;
+  return std::max(mss, std::min(by_packet, by_cwnd));
+}
+
 uint32_t TcpSocket::CurrentMssLocked() const {
   // Linux tcp_current_mss: while SACK blocks ride on every segment, data makes room.
   uint32_t mss = send_mss_;
   if (sack_ok_ && (dsack_ || !ofo_.empty())) {
     const size_t blocks = std::min<size_t>(ofo_.segments() + (dsack_ ? 1 : 0), ts_ok_ ? 3 : 4);
-    mss -= std::min<uint32_t>(mss > kMinMss ? mss - kMinMss : 0, static_cast<uint32_t>(4 + 8 * blocks));
+    mss -= std::min<uint32_t>(mss > kMinMss ? mss - kMinMss : 0,
+                              static_cast<uint32_t>(4 + 8 * blocks));
   }
   return mss;
 }
@@ -365,7 +398,15 @@ void TcpSocket::PushLocked() {
       cwnd_limited_ = true;
       break;
     }
-    const uint32_t len = std::min({unsent, mss, wnd_room});
+    uint32_t len = std::min({unsent, SendBurstLimitLocked(mss, cwnd_bytes - flight), wnd_room});
+    if (len > mss && len % mss != 0) {
+      // A TSO frame is whole segments, with one exception: the tail of what was written
+      // rides along unless cork, MSG_MORE or Nagle would hold it on its own (Linux
+      // tcp_mss_split_point).
+      const bool hold_tail = len < unsent || options_.cork || more_ ||
+                             (!options_.nodelay && SeqGt(snd_sml_, snd_una_));
+      if (hold_tail) len -= len % mss;
+    }
     const bool fin = fin_queued_ && snd_max_ + len == data_end && wnd_room > len;
     if (len == 0 && !fin) {
       window_blocked = wnd_room == 0;
@@ -381,14 +422,15 @@ void TcpSocket::PushLocked() {
       if (options_.cork || more_) break;
       if (!options_.nodelay && SeqGt(snd_sml_, snd_una_)) break;
     }
-    if (!SendDataSegmentLocked(snd_max_, len, fin, false)) break;
+    if (!SendDataSegmentLocked(snd_max_, len, fin, false, static_cast<uint16_t>(mss))) break;
     if (!rtt_seq_ && !in_recovery_ && !in_loss_) {
       rtt_seq_ = snd_max_ + len;
       rtt_start_ = now;
     }
     snd_max_ += len + (fin ? 1 : 0);
     snd_nxt_ = snd_max_;
-    if (len < mss) snd_sml_ = snd_max_;
+    // Minshall's small segment: a TSO frame's short tail counts (Linux tcp_minshall_update).
+    if (len < mss || len % mss != 0) snd_sml_ = snd_max_;
     if (fin) break;
   }
 

@@ -73,7 +73,9 @@ void TcpProtocol::Receive(InboundDatagram d) {
     stats_.InErrs.Inc();
     return;
   }
-  if (!TcpChecksumValid(d.ip.src, d.ip.dst, bytes)) {
+  // A checksum the link vouched for (the local kernel's partial or checked one) is not
+  // summed again: with receive offloads that is a 64 KiB pass saved per segment.
+  if (!d.payload.checksum_trusted() && !TcpChecksumValid(d.ip.src, d.ip.dst, bytes)) {
     stats_.InCsumErrors.Inc();
     stats_.InErrs.Inc();
     return;

@@ -198,9 +198,14 @@ class TcpSocket final : public Socket, public std::enable_shared_from_this<TcpSo
   // --- tcp_output.cc ---
   // Sends what the windows, Nagle and cork allow; arms the persist timer when blocked.
   void PushLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // One segment: `len` data bytes from the send queue at `seq`, plus FIN when `fin`.
+  // One segment: `len` data bytes from the send queue at `seq`, plus FIN when `fin`. With
+  // `gso_size` (less than len), one TSO frame the link cuts into segments of that size.
   // Returns false when no buffer could be had.
-  bool SendDataSegmentLocked(uint32_t seq, size_t len, bool fin, bool retransmit)
+  bool SendDataSegmentLocked(uint32_t seq, size_t len, bool fin, bool retransmit,
+                             uint16_t gso_size = 0) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // How much new data one transmission may carry: one MSS, or with TSO as many whole
+  // segments as a 64 KiB packet and the congestion window's room (`cwnd_room` bytes) allow.
+  uint32_t SendBurstLimitLocked(uint32_t mss, uint32_t cwnd_room) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Sends the sequence range [range.start, range.end) again: its data, and the FIN when the
   // range covers it.
@@ -212,8 +217,8 @@ class TcpSocket final : public Socket, public std::enable_shared_from_this<TcpSo
   void SendAckLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SendChallengeAckLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SendResetLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  bool TransmitLocked(uint32_t seq, uint8_t flags, size_t len, bool retransmit)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool TransmitLocked(uint32_t seq, uint8_t flags, size_t len, bool retransmit,
+                      uint16_t gso_size = 0) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The window field for a segment we send now (RFC 9293 3.8.6.2.2, Linux
   // __tcp_select_window), already scaled; moves rcv_adv_.
   uint16_t SelectWindowLocked(bool syn) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
