@@ -125,6 +125,26 @@ TEST_F(TcpDataTest, AckEverySecondFullSizedSegment) {
   EXPECT_EQ(s->BytesReadable(), static_cast<int>(16 * 10 + 6 * kMss));
 }
 
+// With receive offloads the kernel hands us its TSO segments whole: one segment of many
+// MSS (longer than the MTU). It is taken whole, acknowledged at once (more than two full
+// segments' worth arrived, RFC 9293 3.8.6.3 / Linux __tcp_ack_snd_check), and does not
+// teach us an MSS larger than the one we advertised.
+TEST_F(TcpDataTest, CoalescedSegmentLongerThanTheMtuIsTakenWhole) {
+  TcpPeer peer(this, 40000, kPort);
+  auto s = Open(peer);
+  SpendQuickAcks(peer);
+  const int before = s->BytesReadable();
+  peer.Data(20 * kMss);
+  const std::vector<ParsedTcp> acks = peer.TakeAndObserve();
+  ASSERT_EQ(acks.size(), 1u);
+  EXPECT_SEGMENT(acks[0], kTcpAck, peer.stack_isn + 1, peer.snd_nxt);
+  EXPECT_EQ(s->BytesReadable(), before + static_cast<int>(20 * kMss));
+  tcp_info info{};
+  socklen_t len = sizeof(info);
+  ASSERT_EQ(s->GetSockOpt(IPPROTO_TCP, TCP_INFO, &info, &len), 0);
+  EXPECT_LE(info.tcpi_rcv_mss, 1460u);
+}
+
 TEST_F(TcpDataTest, OutOfOrderGetsImmediateDupAckWithSackBlocksInRfc2018Order) {
   TcpPeer peer(this, 40000, kPort);
   auto s = Open(peer);
