@@ -1,5 +1,7 @@
 #include "shim/shim_config.h"
 
+#include "stack/runtime/boot_secret.h"
+
 namespace netshim {
 
 absl::StatusOr<Config> LoadShimConfig(const std::function<const char*(const char*)>& getenv) {
@@ -16,12 +18,18 @@ std::string FatalLine(const absl::Status& status) {
   return line;
 }
 
+std::optional<BootSecret> BootTcpSecret() {
+  const std::optional<std::string> path = DefaultBootSecretPath();
+  return path ? LoadOrCreateBootSecret(*path) : std::nullopt;
+}
+
 StackOptions StackOptionsFor(const Config& config) {
   StackOptions options;
   options.address = *config.addr;
   options.gateway = config.gateway;
   options.mac = config.mac;
   options.mtu = config.mtu;
+  options.tcp.secret = BootTcpSecret();
   return options;
 }
 

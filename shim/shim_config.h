@@ -21,6 +21,8 @@ absl::StatusOr<Config> LoadShimConfig(const std::function<const char*(const char
 std::string FatalLine(const absl::Status& status);
 
 StackOptions StackOptionsFor(const Config& config);
+// The per-boot TCP secret for this user, or nullopt (keys are then per process).
+std::optional<std::array<uint8_t, 16>> BootTcpSecret();
 LinkConfig LinkConfigFor(const Config& config);
 
 // Exit statuses of a program the shim stops: a bad or missing NETSHIM_* value (as a usage

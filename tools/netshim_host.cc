@@ -17,6 +17,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "stack/link/link_builder.h"
+#include "stack/runtime/boot_secret.h"
 #include "stack/runtime/config.h"
 #include "stack/runtime/log.h"
 #include "stack/stack.h"
@@ -140,6 +141,8 @@ int Main(int argc, char** argv) {
   options.gateway = config->gateway;
   options.mac = config->mac;
   options.mtu = config->mtu;
+  // ISNs that keep increasing across restarts, as the kernel's (boot_secret.h).
+  if (auto path = DefaultBootSecretPath()) options.tcp.secret = LoadOrCreateBootSecret(*path);
   LinkConfig link_config{config->tap,  std::nullopt,   config->mtu,
                          config->pcap, config->impair, config->offload};
   auto stack = Stack::Create(options, [&](BufferPool* pool, LinkStats* stats) {

@@ -17,16 +17,16 @@ namespace {
 constexpr uint8_t kProtocolTcp = static_cast<uint8_t>(IpProtocol::kTcp);
 }  // namespace
 
-TcpProtocol::TcpProtocol(Ipv4Layer& ipv4, BufferPool& pool, const Clock& clock,
-                         TimerWheel& timers, TcpStats& stats, TcpConfig config,
-                         PortTable::Range ephemeral)
+TcpProtocol::TcpProtocol(Ipv4Layer& ipv4, BufferPool& pool, const Clock& clock, TimerWheel& timers,
+                         TcpStats& stats, TcpConfig config, PortTable::Range ephemeral)
     : ipv4_(ipv4),
       pool_(pool),
       clock_(clock),
       timers_(timers),
       stats_(stats),
       config_(std::move(config)),
-      ports_(PortTable::Protocol::kTcp, ephemeral) {}
+      ports_(PortTable::Protocol::kTcp, ephemeral),
+      isn_(config_.secret ? SipKey::FromBytes(*config_.secret) : SipKey::Random()) {}
 
 TcpProtocol::~TcpProtocol() {
   // Timers first: the wheel outlives us only briefly, and a pending timer must not fire
