@@ -2,6 +2,7 @@
 // getsockname, getpeername, getsockopt, setsockopt. Kernel descriptors go straight to the
 // C library.
 #undef _FORTIFY_SOURCE
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include "shim/fd_ops.h"
@@ -13,22 +14,26 @@
 namespace netshim::shim {
 namespace {
 
-// Only IPv4 stream and datagram sockets are the stack's; the flags belong to the
-// descriptor and are masked first. Anything else (AF_UNIX, AF_NETLINK, raw, a type with
-// stray bits the kernel will refuse) is the kernel's.
-bool StackServes(int domain, int type) {
-  if (domain != AF_INET) return false;
+// IPv4 stream and datagram sockets are the stack's; the flags belong to the descriptor and
+// are masked first. So are IPv6 TCP and UDP sockets, dual-stack (socket_ops.h): the stack
+// carries their IPv4 traffic. Anything else (AF_UNIX, AF_NETLINK, raw, ICMPv6 ping, a type
+// with stray bits the kernel will refuse) is the kernel's.
+bool StackServes(int domain, int type, int protocol) {
   const int base = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
-  return base == SOCK_STREAM || base == SOCK_DGRAM;
+  if (base != SOCK_STREAM && base != SOCK_DGRAM) return false;
+  if (domain == AF_INET) return true;  // the stack checks the protocol as inet_create
+  if (domain != AF_INET6) return false;
+  return protocol == 0 || protocol == (base == SOCK_STREAM ? IPPROTO_TCP : IPPROTO_UDP);
 }
 
-int OpenStackSocket(int type, int protocol) {
+int OpenStackSocket(int domain, int type, int protocol) {
   if (InForkedChild()) return RefuseInChild(-1);
   int error = 0;
   std::shared_ptr<Socket> socket = EnsureStack().CreateSocket(type, protocol, &error);
   if (!socket) return error;
-  return InstallSocket(Fds(), MakeOpenSocket(std::move(socket), (type & SOCK_NONBLOCK) != 0),
-                       (type & SOCK_CLOEXEC) != 0);
+  std::shared_ptr<OpenSocket> open = MakeOpenSocket(std::move(socket), (type & SOCK_NONBLOCK) != 0);
+  open->set_family(domain);
+  return InstallSocket(Fds(), std::move(open), (type & SOCK_CLOEXEC) != 0);
 }
 
 int Accept(OpenSocket& listener, sockaddr* addr, socklen_t* len, int flags) {
@@ -38,11 +43,12 @@ int Accept(OpenSocket& listener, sockaddr* addr, socklen_t* len, int flags) {
   int error = 0;
   std::shared_ptr<Socket> child = AcceptConnection(listener, &peer, &error);
   if (!child) return error;
-  const int fd = InstallSocket(Fds(), MakeOpenSocket(std::move(child), flags & SOCK_NONBLOCK),
-                               (flags & SOCK_CLOEXEC) != 0);
+  std::shared_ptr<OpenSocket> open = MakeOpenSocket(std::move(child), flags & SOCK_NONBLOCK);
+  InheritFamily(listener, *open);
+  const int fd = InstallSocket(Fds(), std::move(open), (flags & SOCK_CLOEXEC) != 0);
   if (fd < 0 || addr == nullptr) return fd;
   // do_accept copies the address after accepting: a bad buffer costs the connection.
-  if (const int r = WriteSocketAddress(peer, addr, len); r < 0) {
+  if (const int r = WriteAcceptedAddress(listener, peer, addr, len); r < 0) {
     CloseFd(Fds(), fd);
     return r;
   }
@@ -58,11 +64,11 @@ using netshim::shim::StackSocket;
 extern "C" {
 
 int socket(int domain, int type, int protocol) noexcept {
-  if (!netshim::shim::StackServes(domain, type) || netshim::shim::StartingStack()) {
+  if (!netshim::shim::StackServes(domain, type, protocol) || netshim::shim::StartingStack()) {
     return netshim::real::socket(domain, type, protocol);
   }
   CallResult result;
-  return result(netshim::shim::OpenStackSocket(type, protocol));
+  return result(netshim::shim::OpenStackSocket(domain, type, protocol));
 }
 
 int bind(int fd, const sockaddr* addr, socklen_t len) noexcept {
@@ -142,7 +148,10 @@ int setsockopt(int fd, int level, int name, const void* value, socklen_t len) no
   if (!s) return netshim::real::setsockopt(fd, level, name, value, len);
   CallResult result;
   NETSHIM_REFUSE_IN_CHILD(fd, result);
-  return result(netshim::SetSocketOption(*s, level, name, value, len));
+  int r = netshim::SetSocketOption(*s, level, name, value, len);
+  // IPV6_V6ONLY on: from now on the socket is the kernel's.
+  if (r == netshim::kHandToKernel) r = netshim::HandToKernelV6Only(netshim::shim::Fds(), fd, *s);
+  return result(r);
 }
 
 }  // extern "C"

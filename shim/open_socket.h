@@ -5,6 +5,9 @@
 // the last descriptor goes, exactly once.
 #pragma once
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <atomic>
 #include <functional>
 #include <memory>
@@ -19,6 +22,21 @@
 namespace netshim {
 
 class EpollSet;
+
+// The IPv6 side of an AF_INET6 stack socket. Such a socket is dual-stack and served by the
+// IPv4 stack (its peers are v4-mapped); the IPPROTO_IPV6 options below only shape IPv6
+// packets, which it never sends, so they are kept here and read back exactly as Linux keeps
+// them in struct ipv6_pinfo (net/ipv6/ipv6_sockglue.c), with its defaults.
+struct Inet6State {
+  // Bound to a v4-mapped address (::ffff:a.b.c.d, even ::ffff:0.0.0.0) rather than `::`:
+  // Linux then shows the wildcard as ::ffff:0.0.0.0 and connect(::) means 127.0.0.1.
+  bool bound_mapped = false;
+  int tclass = 0;                         // IPV6_TCLASS
+  int unicast_hops = -1;                  // IPV6_UNICAST_HOPS; -1: the route's (64)
+  int multicast_hops = 1;                 // IPV6_MULTICAST_HOPS (IPV6_DEFAULT_MCASTHOPS)
+  bool multicast_loop = true;             // IPV6_MULTICAST_LOOP
+  int mtu_discover = IPV6_PMTUDISC_WANT;  // IPV6_MTU_DISCOVER
+};
 
 class OpenSocket {
  public:
@@ -35,6 +53,25 @@ class OpenSocket {
   const std::shared_ptr<Socket>& shared_socket() const { return socket_; }
   bool stream() const { return socket_->type() == SOCK_STREAM; }
 
+  // AF_INET, or AF_INET6 for a dual-stack socket (socket(AF_INET6), or accepted from such a
+  // listener). Set before the descriptor is published; it never changes after.
+  int family() const { return family_.load(std::memory_order_relaxed); }
+  void set_family(int family) { family_.store(family, std::memory_order_relaxed); }
+  Inet6State inet6() const ABSL_LOCKS_EXCLUDED(inet6_mu_) {
+    absl::MutexLock lock(&inet6_mu_);
+    return inet6_;
+  }
+  void set_inet6(const Inet6State& state) ABSL_LOCKS_EXCLUDED(inet6_mu_) {
+    absl::MutexLock lock(&inet6_mu_);
+    inet6_ = state;
+  }
+  // Runs f(Inet6State&) under the lock (a read-modify-write from racing setsockopt calls).
+  template <typename F>
+  auto UpdateInet6(F f) ABSL_LOCKS_EXCLUDED(inet6_mu_) {
+    absl::MutexLock lock(&inet6_mu_);
+    return f(inet6_);
+  }
+
   // Runs the close now rather than at the last reference (process exit: Linux closes every
   // descriptor). Only the first call, from here or the destructor, does anything.
   void CloseNow();
@@ -50,6 +87,9 @@ class OpenSocket {
   std::shared_ptr<Socket> socket_;
   std::atomic<bool> nonblocking_;
   std::atomic<bool> closed_{false};
+  std::atomic<int> family_{AF_INET};
+  mutable absl::Mutex inet6_mu_;
+  Inet6State inet6_ ABSL_GUARDED_BY(inet6_mu_);
   CloseHook on_close_;
   absl::Mutex links_mu_;
   std::vector<std::pair<std::weak_ptr<EpollSet>, int>> epoll_links_ ABSL_GUARDED_BY(links_mu_);

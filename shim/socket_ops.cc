@@ -1,13 +1,20 @@
 #include "shim/socket_ops.h"
 
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/time.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <optional>
 
 #include "absl/container/inlined_vector.h"
+#include "shim/real_calls.h"
 #include "shim/sockaddr.h"
 #include "shim/waiter.h"
 #include "stack/socket/iov.h"
@@ -74,19 +81,147 @@ bool NonBlocking(const OpenSocket& s, int flags) {
   return s.nonblocking() || (flags & MSG_DONTWAIT) != 0;
 }
 
+bool Inet6(const OpenSocket& s) { return s.family() == AF_INET6; }
+
+// The socket has a local port (Linux's inet_num): bound, or given one by connect or listen.
+bool HasLocalPort(const OpenSocket& s) {
+  SocketAddress local;
+  return s.socket().GetSockName(&local) == 0 && local.port != 0;
+}
+
+// An AF_INET6 socket's own address is v4-mapped (sk_v6_rcv_saddr): bound to a mapped
+// address, or to a specific IPv4 one by bind or connect.
+bool LocalIsMapped(const OpenSocket& s) {
+  if (s.inet6().bound_mapped) return true;
+  SocketAddress local;
+  return s.socket().GetSockName(&local) == 0 && local.address.value != INADDR_ANY;
+}
+
+// A destination or bind address as the socket's family reads it.
+int ReadAddress(const OpenSocket& s, const sockaddr* addr, socklen_t len, AddressUse use,
+                ParsedAddress* out) {
+  if (!Inet6(s)) return ReadSocketAddress(addr, len, use, out);
+  return ReadSocketAddress6(addr, len, use,
+                            {.stream = s.stream(), .local_mapped = LocalIsMapped(s)}, out);
+}
+
+// A peer's address (accept, getpeername, recvfrom) as the socket's family shows it.
+int WritePeerAddress(const OpenSocket& s, const SocketAddress& peer, sockaddr* out,
+                     socklen_t* len) {
+  if (!Inet6(s)) return WriteSocketAddress(peer, out, len);
+  return WriteSocketAddress6(peer, /*wildcard_unspecified=*/false, out, len);
+}
+
+// sock_getsockopt / do_ipv6_getsockopt for an int: min(len, sizeof(int)) bytes copied and
+// that length written back (*len >= 0 was checked).
+int PutOptionInt(int v, void* value, socklen_t* len) {
+  const socklen_t n = std::min<socklen_t>(*len, sizeof(v));
+  if (n > 0) std::memcpy(value, &v, n);
+  *len = n;
+  return 0;
+}
+
+// do_ipv6_setsockopt reads an int when there are sizeof(int) bytes, else takes 0; each
+// int option then wants the whole int ("if (optlen < sizeof(int)) goto e_inval").
+int ReadOptionInt(const void* value, socklen_t len, int* v) {
+  if (len < sizeof(int)) return -EINVAL;
+  std::memcpy(v, value, sizeof(int));
+  return 0;
+}
+
+// The IPPROTO_IPV6 options of an AF_INET6 stack socket other than IPV6_V6ONLY: those Linux
+// keeps in ipv6_pinfo for IPv6 packets only, stored and read back with its checks; the rest
+// is -ENOPROTOOPT, as for the IPv4 options the stack does not implement (IPV6_RECVPKTINFO
+// like IP_PKTINFO: no control messages are produced).
+int SetIpv6Option(OpenSocket& s, int name, const void* value, socklen_t len) {
+  int v = 0;
+  switch (name) {
+    case IPV6_TCLASS:
+      if (ReadOptionInt(value, len, &v) < 0 || v < -1 || v > 0xff) return -EINVAL;
+      if (v == -1) v = 0;  // RFC 3542 6.5: the default traffic class is 0
+      s.UpdateInet6([&](Inet6State& st) {
+        // A stream socket's ECN bits are TCP's (INET_ECN_MASK kept).
+        st.tclass = s.stream() ? (v & ~3) | (st.tclass & 3) : v;
+      });
+      return 0;
+    case IPV6_UNICAST_HOPS:
+      if (ReadOptionInt(value, len, &v) < 0 || v < -1 || v > 255) return -EINVAL;
+      s.UpdateInet6([&](Inet6State& st) { st.unicast_hops = v; });
+      return 0;
+    case IPV6_MULTICAST_HOPS:
+      if (s.stream()) return -ENOPROTOOPT;
+      if (ReadOptionInt(value, len, &v) < 0 || v < -1 || v > 255) return -EINVAL;
+      s.UpdateInet6([&](Inet6State& st) { st.multicast_hops = v == -1 ? 1 : v; });
+      return 0;
+    case IPV6_MULTICAST_LOOP:
+      if (ReadOptionInt(value, len, &v) < 0 || (v != 0 && v != 1)) return -EINVAL;
+      s.UpdateInet6([&](Inet6State& st) { st.multicast_loop = v != 0; });
+      return 0;
+    case IPV6_MTU_DISCOVER:
+      if (ReadOptionInt(value, len, &v) < 0 || v < IPV6_PMTUDISC_DONT || v > IPV6_PMTUDISC_OMIT) {
+        return -EINVAL;
+      }
+      s.UpdateInet6([&](Inet6State& st) { st.mtu_discover = v; });
+      return 0;
+    default:
+      return -ENOPROTOOPT;
+  }
+}
+
+int GetIpv6Option(const OpenSocket& s, int name, void* value, socklen_t* len) {
+  const Inet6State st = s.inet6();
+  switch (name) {
+    case IPV6_V6ONLY:
+      return PutOptionInt(0, value, len);  // an IPv6-only socket is the kernel's
+    case IPV6_TCLASS:
+      return PutOptionInt(st.tclass, value, len);
+    case IPV6_UNICAST_HOPS:
+      // -1: the route's hop limit, else devconf_all->hop_limit (64).
+      return PutOptionInt(st.unicast_hops < 0 ? 64 : st.unicast_hops, value, len);
+    case IPV6_MULTICAST_HOPS:
+      return PutOptionInt(st.multicast_hops, value, len);
+    case IPV6_MULTICAST_LOOP:
+      return PutOptionInt(st.multicast_loop ? 1 : 0, value, len);
+    case IPV6_MTU_DISCOVER:
+      return PutOptionInt(st.mtu_discover, value, len);
+    default:
+      return -ENOPROTOOPT;
+  }
+}
+
+// IPV6_V6ONLY: do_ipv6_setsockopt's checks; kHandToKernel when it turns on.
+int SetV6Only(OpenSocket& s, const void* value, socklen_t len) {
+  int v = 0;
+  if (ReadOptionInt(value, len, &v) < 0 || HasLocalPort(s)) return -EINVAL;
+  return v != 0 ? kHandToKernel : 0;
+}
+
 }  // namespace
 
 int BindSocket(OpenSocket& s, const sockaddr* addr, socklen_t len) {
   ParsedAddress parsed;
-  if (int r = ReadSocketAddress(addr, len, AddressUse::kBind, &parsed); r < 0) return r;
-  return s.socket().Bind(parsed.address);
+  int r = ReadAddress(s, addr, len, AddressUse::kBind, &parsed);
+  // __inet6_bind refuses a bound or active socket (-EINVAL) before it looks for the address.
+  if (r == -EADDRNOTAVAIL && Inet6(s) && HasLocalPort(s)) return -EINVAL;
+  if (r < 0) return r;
+  r = s.socket().Bind(parsed.address);
+  if (r == 0 && parsed.mapped) s.UpdateInet6([](Inet6State& st) { st.bound_mapped = true; });
+  return r;
 }
 
 int ListenSocket(OpenSocket& s, int backlog) { return s.socket().Listen(backlog); }
 
 int ConnectSocket(OpenSocket& s, const sockaddr* addr, socklen_t len) {
   ParsedAddress parsed;
-  if (int r = ReadSocketAddress(addr, len, AddressUse::kConnect, &parsed); r < 0) return r;
+  if (int r = ReadAddress(s, addr, len, AddressUse::kConnect, &parsed); r < 0) {
+    // __inet_stream_connect says -EISCONN before tcp_v6_connect reads the address.
+    SocketAddress peer;
+    if (Inet6(s) && s.stream() && r != -EFAULT && len >= sizeof(sa_family_t) &&
+        s.socket().GetPeerName(&peer) == 0) {
+      return -EISCONN;
+    }
+    return r;
+  }
   Socket& socket = s.socket();
   if (parsed.disconnect) return socket.Disconnect();
   int r = socket.Connect(parsed.address);
@@ -121,7 +256,8 @@ ssize_t SendMessage(OpenSocket& s, std::span<const iovec> data, const sockaddr* 
   MessageInfo info;
   if (to != nullptr) {
     ParsedAddress parsed;
-    const int r = ReadSocketAddress(to, to_len, AddressUse::kSendTo, &parsed);
+    const int r = s.stream() ? ReadSocketAddress(to, to_len, AddressUse::kSendTo, &parsed)
+                             : ReadAddress(s, to, to_len, AddressUse::kSendTo, &parsed);
     if (s.stream()) {
       // tcp_sendmsg ignores msg_name; only move_addr_to_kernel's checks apply.
       if (r == -EINVAL || r == -EFAULT) {
@@ -130,7 +266,7 @@ ssize_t SendMessage(OpenSocket& s, std::span<const iovec> data, const sockaddr* 
       }
     } else {
       if (r < 0) return r;
-      info.peer = parsed.address;
+      if (!parsed.no_address) info.peer = parsed.address;
     }
   }
   const bool nonblocking = NonBlocking(s, flags);
@@ -204,8 +340,8 @@ ssize_t ReceiveMessage(OpenSocket& s, std::span<const iovec> data, int flags, so
   if (msg_flags != nullptr) *msg_flags = info.flags;
   if (from_len != nullptr) {
     // Linux copies the address after the data is taken: a bad buffer loses the data.
-    const int w =
-        info.peer ? WriteSocketAddress(*info.peer, from, from_len) : WriteNoAddress(from, from_len);
+    const int w = info.peer ? WritePeerAddress(s, *info.peer, from, from_len)
+                            : WriteNoAddress(from, from_len);
     if (w < 0) return w;
   }
   return result;
@@ -217,13 +353,32 @@ int SocketName(OpenSocket& s, bool peer, sockaddr* out, socklen_t* len) {
   SocketAddress address;
   const int r = peer ? s.socket().GetPeerName(&address) : s.socket().GetSockName(&address);
   if (r < 0) return r;
-  return WriteSocketAddress(address, out, len);
+  if (peer || !Inet6(s)) return WritePeerAddress(s, address, out, len);
+  // inet6_getname: the wildcard is `::` unless the socket was bound to ::ffff:0.0.0.0.
+  return WriteSocketAddress6(address, !s.inet6().bound_mapped, out, len);
+}
+
+int WriteAcceptedAddress(const OpenSocket& listener, const SocketAddress& peer, sockaddr* out,
+                         socklen_t* len) {
+  return WritePeerAddress(listener, peer, out, len);
+}
+
+void InheritFamily(const OpenSocket& listener, OpenSocket& child) {
+  child.set_family(listener.family());
+  if (!Inet6(listener)) return;
+  Inet6State st = listener.inet6();
+  st.bound_mapped = false;  // the child's own address is the connection's
+  child.set_inet6(st);
 }
 
 int SetSocketOption(OpenSocket& s, int level, int name, const void* value, socklen_t len) {
   // __sys_setsockopt: "if (optlen < 0) return -EINVAL"; a null value faults when read.
   if (static_cast<int>(len) < 0) return -EINVAL;
   if (value == nullptr && len > 0) return -EFAULT;
+  // ipv6_setsockopt: IPPROTO_IP goes on to ip_setsockopt (the stack's), IPPROTO_IPV6 is ours.
+  if (Inet6(s) && level == IPPROTO_IPV6) {
+    return name == IPV6_V6ONLY ? SetV6Only(s, value, len) : SetIpv6Option(s, name, value, len);
+  }
   return s.socket().SetSockOpt(level, name,
                                {static_cast<const uint8_t*>(value), static_cast<size_t>(len)});
 }
@@ -232,7 +387,74 @@ int GetSocketOption(OpenSocket& s, int level, int name, void* value, socklen_t* 
   if (len == nullptr) return -EFAULT;
   if (static_cast<int>(*len) < 0) return -EINVAL;
   if (value == nullptr && *len > 0) return -EFAULT;
+  if (Inet6(s)) {
+    if (level == SOL_SOCKET && name == SO_DOMAIN) return PutOptionInt(AF_INET6, value, len);
+    if (level == IPPROTO_IPV6) return GetIpv6Option(s, name, value, len);
+  }
   return s.socket().GetSockOpt(level, name, value, len);
+}
+
+namespace {
+
+// Carries an option the program set on the stack socket over to kernel socket `k`: when the
+// stack has it at `size` bytes, and not all zero (a fresh socket's value).
+void CarryOption(Socket& from, int k, int level, int name, socklen_t size) {
+  alignas(8) uint8_t v[sizeof(timeval)] = {};
+  socklen_t len = std::min<socklen_t>(size, sizeof(v));
+  if (from.GetSockOpt(level, name, v, &len) < 0 || len != size) return;
+  if (std::all_of(v, v + len, [](uint8_t b) { return b == 0; })) return;
+  real::setsockopt(k, level, name, v, len);
+}
+
+void CarryInt(int k, int level, int name, int v) {
+  real::setsockopt(k, level, name, &v, sizeof(v));
+}
+
+}  // namespace
+
+int HandToKernelV6Only(FdTable& table, int fd, OpenSocket& s) {
+  Socket& socket = s.socket();
+  const int fd_flags = real::fcntl(fd, F_GETFD, 0);
+  if (fd_flags < 0) return -errno;
+  const int k = real::socket(AF_INET6, socket.type() | SOCK_CLOEXEC, socket.protocol());
+  if (k < 0) return -errno;
+  const int on = 1;
+  if (real::setsockopt(k, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on)) < 0) {
+    const int e = errno;
+    real::close(k);
+    return -e;
+  }
+  for (const int name : {SO_REUSEADDR, SO_REUSEPORT, SO_KEEPALIVE, SO_BROADCAST}) {
+    CarryOption(socket, k, SOL_SOCKET, name, sizeof(int));
+  }
+  CarryOption(socket, k, SOL_SOCKET, SO_LINGER, sizeof(linger));
+  CarryOption(socket, k, SOL_SOCKET, SO_RCVTIMEO, sizeof(timeval));
+  CarryOption(socket, k, SOL_SOCKET, SO_SNDTIMEO, sizeof(timeval));
+  if (s.stream()) CarryOption(socket, k, IPPROTO_TCP, TCP_NODELAY, sizeof(int));
+  const Inet6State st = s.inet6();
+  const Inet6State fresh;
+  if (st.tclass != fresh.tclass) CarryInt(k, IPPROTO_IPV6, IPV6_TCLASS, st.tclass);
+  if (st.unicast_hops != fresh.unicast_hops) {
+    CarryInt(k, IPPROTO_IPV6, IPV6_UNICAST_HOPS, st.unicast_hops);
+  }
+  if (st.multicast_hops != fresh.multicast_hops) {
+    CarryInt(k, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, st.multicast_hops);
+  }
+  if (st.multicast_loop != fresh.multicast_loop) {
+    CarryInt(k, IPPROTO_IPV6, IPV6_MULTICAST_LOOP, st.multicast_loop ? 1 : 0);
+  }
+  if (st.mtu_discover != fresh.mtu_discover) {
+    CarryInt(k, IPPROTO_IPV6, IPV6_MTU_DISCOVER, st.mtu_discover);
+  }
+  if (s.nonblocking()) real::fcntl(k, F_SETFL, O_NONBLOCK);
+  // dup3 replaces the placeholder under the same number in one step; only then does the
+  // number stop being the stack's, so no call ever finds it neither.
+  const int r = real::dup3(k, fd, (fd_flags & FD_CLOEXEC) ? O_CLOEXEC : 0);
+  const int e = errno;
+  real::close(k);
+  if (r < 0) return -e;
+  table.Remove(fd);  // the stack socket closes with its last descriptor (it was never bound)
+  return 0;
 }
 
 }  // namespace netshim

@@ -8,8 +8,11 @@
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <cstring>
 #include <deque>
+#include <map>
 #include <string>
+#include <utility>
 
 #include "absl/synchronization/mutex.h"
 #include "stack/socket/iov.h"
@@ -97,9 +100,21 @@ class FakeSocket : public Socket {
     *out = *peer_;
     return 0;
   }
-  int SetSockOpt(int, int, std::span<const uint8_t>) override { return 0; }
-  int GetSockOpt(int, int, void*, socklen_t* len) override {
-    *len = 0;
+  // Options are kept as set and read back whole (an option never set reads as 0 bytes).
+  int SetSockOpt(int level, int name, std::span<const uint8_t> value) override {
+    absl::MutexLock lock(&mu_);
+    options_[{level, name}] = std::string(value.begin(), value.end());
+    return 0;
+  }
+  int GetSockOpt(int level, int name, void* value, socklen_t* len) override {
+    absl::MutexLock lock(&mu_);
+    const auto it = options_.find({level, name});
+    if (it == options_.end()) {
+      *len = 0;
+      return 0;
+    }
+    *len = std::min<socklen_t>(*len, it->second.size());
+    std::memcpy(value, it->second.data(), *len);
     return 0;
   }
   uint32_t Poll() const override {
@@ -150,6 +165,14 @@ class FakeSocket : public Socket {
   void SetFrom(SocketAddress a) {
     absl::MutexLock lock(&mu_);
     from_ = a;
+  }
+  void SetBound(SocketAddress a) {
+    absl::MutexLock lock(&mu_);
+    bound_ = a;
+  }
+  void SetPeer(std::optional<SocketAddress> a) {
+    absl::MutexLock lock(&mu_);
+    peer_ = a;
   }
   void SetConnectResults(std::deque<int> results) {
     absl::MutexLock lock(&mu_);
@@ -224,6 +247,7 @@ class FakeSocket : public Socket {
   std::optional<SocketAddress> peer_ ABSL_GUARDED_BY(mu_);
   std::optional<SocketAddress> from_ ABSL_GUARDED_BY(mu_);
   std::deque<int> connect_results_ ABSL_GUARDED_BY(mu_);
+  std::map<std::pair<int, int>, std::string> options_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace netshim::testing
