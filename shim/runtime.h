@@ -1,6 +1,6 @@
 // The shim's process-wide state: the descriptor table, the one Stack (started lazily by the
-// first AF_INET socket, so a program that never opens one never touches the TAP), the exit
-// drain, and what fork(2) changes.
+// first AF_INET or AF_INET6 socket, so a program that never opens one never touches the TAP), the
+// exit drain, and what fork(2) changes.
 #pragma once
 
 #include <memory>
