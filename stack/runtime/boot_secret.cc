@@ -35,7 +35,8 @@ bool CreateSecret(const std::string& path) {
   if (getrandom(secret.data(), secret.size(), 0) != static_cast<ssize_t>(secret.size())) {
     return false;
   }
-  const std::string temp = fmt::format("{}.{}", path, getpid());
+  // Unique per thread too: two threads of one process may race here as well as processes.
+  const std::string temp = fmt::format("{}.{}.{}", path, getpid(), gettid());
   {
     UniqueFd fd(open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
     if (fd.get() < 0) return false;
@@ -54,8 +55,9 @@ bool CreateSecret(const std::string& path) {
 std::optional<BootSecret> LoadOrCreateBootSecret(const std::string& path) {
   BootSecret secret;
   if (ReadSecret(path, &secret)) return secret;
-  if (access(path.c_str(), F_OK) == 0) return std::nullopt;  // there, but not usable
-  if (!CreateSecret(path)) return std::nullopt;
+  // Missing (or there but refused: then the link fails and the read refuses it again).
+  // Whether we or a racing creator linked first, the file in place is the secret.
+  CreateSecret(path);
   if (ReadSecret(path, &secret)) return secret;
   return std::nullopt;
 }
