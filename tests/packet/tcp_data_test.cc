@@ -517,6 +517,78 @@ TEST_F(TcpDataTest, DataBeyondTheWindowIsNotTaken) {
   EXPECT_EQ(s->BytesReadable(), 10);
 }
 
+TEST_F(TcpDataTest, CorkedTailGoesOutWhenTheProbeTimerFires) {
+  // tcp(7): "there is a 200 millisecond ceiling on the time for which output is corked";
+  // Linux's probe timer (tcp_check_probe_timer, then tcp_write_wakeup) is that ceiling.
+  TcpPeer peer(this, 40000, kPort);
+  auto s = Open(peer);
+  ASSERT_EQ(SetInt(*s, IPPROTO_TCP, TCP_CORK, 1), 0);
+  ASSERT_EQ(Write(*s, 100), 100);
+  ExpectNothingSent("corked");
+  const absl::Duration rto = absl::Microseconds(Info(*s).tcpi_rto);
+  const auto at = RunUntilSegment(absl::Seconds(5));
+  ASSERT_TRUE(at) << "a corked tail never went out";
+  EXPECT_GE(*at, rto);
+  EXPECT_LE(*at, rto + TimerWheel::MaxLateness(rto));
+  const ParsedTcp data = peer.TakeOneAndObserve();
+  EXPECT_EQ(data.seq(), peer.stack_isn + 1);
+  EXPECT_EQ(data.payload, Pattern(100));
+  EXPECT_EQ(s->state(), TcpState::kEstablished);
+}
+
+TEST_F(TcpDataTest, CorkedDataAndFinUnderASmallWindowAreProbedOut) {
+  // Found by the connection fuzzer: corked data wider than the peer's small window, then
+  // close. Nothing was in flight and no timer ran, so the orphan lived forever.
+  TcpPeer peer(this, 40000, kPort);
+  auto listener = Listen(kPort);
+  peer.Syn(SynOptions(true, true, /*wscale=*/0), /*window_field=*/128);
+  peer.TakeOneAndObserve();
+  peer.window = 128;
+  peer.Ack();
+  auto s = Accept(*listener);
+  ASSERT_TRUE(s);
+  ASSERT_EQ(SetInt(*s, IPPROTO_TCP, TCP_CORK, 1), 0);
+  ASSERT_EQ(Write(*s, 200), 200);
+  s->Close();
+  ExpectNothingSent("corked, and the window is narrower than the data");
+  // The probe timer sends what fits (Linux tcp_write_wakeup) ...
+  ASSERT_TRUE(RunUntilSegment(absl::Seconds(5)));
+  const ParsedTcp first = peer.TakeOneAndObserve();
+  EXPECT_EQ(first.seq(), peer.stack_isn + 1);
+  EXPECT_EQ(first.payload, Pattern(128));
+  EXPECT_FALSE(first.header.fin());
+  // ... and once it is acknowledged the rest goes with the FIN.
+  peer.Ack();
+  ASSERT_TRUE(RunUntilSegment(absl::Seconds(5)));
+  const ParsedTcp rest = peer.TakeOneAndObserve();
+  EXPECT_EQ(rest.seq(), peer.stack_isn + 1 + 128);
+  EXPECT_EQ(rest.payload, Pattern(72, 128));
+  EXPECT_TRUE(rest.header.fin());
+}
+
+TEST_F(TcpDataTest, UnansweredWindowProbesTimeOutWithEtimedout) {
+  // Linux tcp_probe_timer: a peer that stops answering zero-window probes is given up
+  // after tcp_retries2 (15) of them, as unanswered retransmissions are.
+  TcpPeer peer(this, 40000, kPort);
+  auto listener = Listen(kPort);
+  peer.Syn(SynOptions());
+  peer.TakeOneAndObserve();
+  peer.window = 0;
+  peer.Ack();
+  auto s = Accept(*listener);
+  ASSERT_TRUE(s);
+  ASSERT_EQ(Write(*s, 1000), 1000);
+  const std::vector<TimedSegment> segs =
+      RunUntil([&] { return s->state() == TcpState::kClosed; }, absl::Hours(1));
+  ASSERT_EQ(s->state(), TcpState::kClosed);
+  ASSERT_FALSE(segs.empty());
+  EXPECT_EQ(stats().tcp.TCPWindowProbes.value(), 15u);
+  EXPECT_EQ(stats().tcp.TCPAbortOnTimeout.value(), 1u);
+  ssize_t r = 0;
+  Read(*s, 10, &r);
+  EXPECT_EQ(r, -ETIMEDOUT);
+}
+
 TEST_F(TcpDataTest, SendingRespectsThePeersWindow) {
   TcpPeer peer(this, 40000, kPort);
   auto listener = Listen(kPort);

@@ -439,10 +439,14 @@ void TcpSocket::PushLocked() {
     persist_probing_ = false;
     if (rto_at_ == absl::InfiniteFuture()) ArmRetransmitLocked();
     if (probe_at_ == absl::InfiniteFuture()) ArmProbeLocked();
-  } else if (window_blocked && persist_at_ == absl::InfiniteFuture()) {
-    // Nothing in flight and the peer's window keeps data back: probe it (RFC 9293
-    // 3.8.6.1), backing off as the retransmission timer does.
-    persist_probing_ = true;
+  } else if ((SeqLt(snd_max_, data_end) || (fin_queued_ && snd_max_ == data_end)) &&
+             persist_at_ == absl::InfiniteFuture()) {
+    // Nothing in flight and something held back — by the peer's window, or by cork or
+    // MSG_MORE: the probe timer (Linux tcp_check_probe_timer) probes a closed window
+    // (RFC 9293 3.8.6.1) and pushes out what fits once it fires, which is also what gives
+    // TCP_CORK its 200 ms ceiling. Without it a held tail under a small window would sit
+    // forever. It backs off as the retransmission timer does.
+    persist_probing_ = window_blocked;
     const absl::Duration interval = std::min(
         rtt_.rto() * (1 << std::min<uint32_t>(persist_backoff_, 10)), RttEstimator::kMaxRto);
     persist_at_ = now + interval;

@@ -183,19 +183,22 @@ void TcpSocket::PersistTimeoutLocked(Effects& fx) {
   const uint32_t unsent = SeqGt(write_seq_, snd_max_) ? write_seq_ - snd_max_ : 0;
   const bool fin_pending = fin_queued_ && snd_max_ == write_seq_;
   if (unsent == 0 && !fin_pending) return;
-  if (static_cast<int>(probes_out_) >= (closed_ ? config_.orphan_retries : config_.retries2) &&
-      closed_) {
+  // Linux tcp_probe_timer: unanswered probes give up after tcp_retries2 (orphans: their
+  // own limit); any acceptable ACK resets the count, so a live zero-window peer is probed
+  // for as long as it answers.
+  if (static_cast<int>(probes_out_) >= (closed_ ? config_.orphan_retries : config_.retries2)) {
     stats_.TCPAbortOnTimeout.Inc();
     AbortLocked(ETIMEDOUT, fx);
     return;
   }
   if (snd_wnd_ > 0) {
-    // The window opened by less than we wanted to send: send what fits (Linux
-    // tcp_write_wakeup).
+    // The window opened by less than we wanted to send, or cork held the data: send what
+    // fits, the FIN too when all of it does (Linux tcp_write_wakeup).
     const uint32_t len = std::min({unsent, snd_wnd_, uint32_t{send_mss_}});
-    if (len > 0) {
-      SendDataSegmentLocked(snd_max_, len, false, false);
-      snd_max_ += len;
+    const bool fin = fin_queued_ && len == unsent && snd_wnd_ > len;
+    if (len > 0 || fin) {
+      SendDataSegmentLocked(snd_max_, len, fin, false);
+      snd_max_ += len + (fin ? 1 : 0);
       snd_nxt_ = snd_max_;
       ArmRetransmitLocked();
       return;
