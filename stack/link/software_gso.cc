@@ -4,15 +4,13 @@
 
 #include "stack/wire/bytes.h"
 #include "stack/wire/checksum.h"
+#include "stack/wire/ethernet.h"
+#include "stack/wire/ipv4.h"
+#include "stack/wire/tcp.h"
 #include "stack/wire/virtio_net.h"
 
 namespace netshim {
 namespace {
-
-constexpr size_t kEthernet = 14;
-constexpr uint8_t kTcpFin = 0x01;
-constexpr uint8_t kTcpPsh = 0x08;
-constexpr uint8_t kTcpCwr = 0x80;
 
 // The TCP/IPv4 headers of a TSO frame: where each starts and how long it is.
 struct TcpIpv4Layout {
@@ -22,17 +20,18 @@ struct TcpIpv4Layout {
 };
 
 std::optional<TcpIpv4Layout> FindTcpIpv4(std::span<const uint8_t> frame) {
-  if (frame.size() < kEthernet + 20) return std::nullopt;
+  if (frame.size() < kEthernetHeaderSize + kIpv4MinHeaderSize) return std::nullopt;
   if (Load16(&frame[12]) != 0x0800) return std::nullopt;  // untagged IPv4 only
   TcpIpv4Layout l;
-  l.ip = kEthernet;
+  l.ip = kEthernetHeaderSize;
   const uint8_t version_ihl = frame[l.ip];
   const size_t ihl = size_t{version_ihl & 0x0fu} * 4;
-  if ((version_ihl >> 4) != 4 || ihl < 20 || frame[l.ip + 9] != 6) return std::nullopt;
+  if ((version_ihl >> 4) != 4 || ihl < kIpv4MinHeaderSize || frame[l.ip + 9] != 6)
+    return std::nullopt;
   l.tcp = l.ip + ihl;
-  if (frame.size() < l.tcp + 20) return std::nullopt;
+  if (frame.size() < l.tcp + kTcpMinHeaderSize) return std::nullopt;
   const size_t doff = static_cast<size_t>(frame[l.tcp + 12] >> 4) * 4;
-  if (doff < 20) return std::nullopt;
+  if (doff < kTcpMinHeaderSize) return std::nullopt;
   l.payload = l.tcp + doff;
   if (frame.size() < l.payload) return std::nullopt;
   return l;

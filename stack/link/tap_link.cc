@@ -338,10 +338,7 @@ void TapLink::LogIoError(const char* what, int err) {
 
 bool TapLink::DropOneFrame() {
   if (scratch_.empty()) scratch_.resize(kMaxTapFrame);
-  ssize_t n;
-  do {
-    n = read(fd_, scratch_.data(), scratch_.size());
-  } while (n < 0 && errno == EINTR);
+  const ssize_t n = TEMP_FAILURE_RETRY(read(fd_, scratch_.data(), scratch_.size()));
   return n >= 0;
 }
 
@@ -379,10 +376,7 @@ TapLink::ReadResult TapLink::ReadOneFrame() {
   if (vnet_) iov[count++] = {header_bytes, sizeof(header_bytes)};
   const size_t room = buf.tailroom();
   iov[count++] = {buf.data(), room};
-  ssize_t n;
-  do {
-    n = readv(fd_, iov, count);
-  } while (n < 0 && errno == EINTR);
+  const ssize_t n = TEMP_FAILURE_RETRY(readv(fd_, iov, count));
   if (n < 0) {
     const int err = errno;
     if (err != EAGAIN && err != EWOULDBLOCK && err != last_read_errno_) {
@@ -470,10 +464,7 @@ bool TapLink::Write(TxFrame frame) {
   } else {
     count += frame.ToIovec(iov + count, kMaxIovecs);
   }
-  ssize_t n;
-  do {
-    n = writev(fd_, iov, count);
-  } while (n < 0 && errno == EINTR);
+  const ssize_t n = TEMP_FAILURE_RETRY(writev(fd_, iov, count));
   if (n < 0) {
     const int err = errno;
     // EAGAIN/ENOBUFS: the kernel's backlog is full; the caller counts the drop. Anything else

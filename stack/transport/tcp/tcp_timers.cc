@@ -95,8 +95,8 @@ void TcpSocket::RetransmitTimeoutLocked(Effects& fx) {
   // Linux tcp_write_timeout: tcp_retries2 (tcp_orphan_retries for orphans), or
   // TCP_USER_TIMEOUT measured from the first unanswered retransmission.
   const int limit = closed_ ? config_.orphan_retries : config_.retries2;
-  const bool user_timeout_hit = options_.user_timeout > absl::ZeroDuration() &&
-                                now - first_rto_ >= options_.user_timeout;
+  const bool user_timeout_hit =
+      options_.user_timeout > absl::ZeroDuration() && now - first_rto_ >= options_.user_timeout;
   if (static_cast<int>(retransmits_) > limit || user_timeout_hit) {
     stats_.TCPAbortOnTimeout.Inc();
     DoneLocked(soft_error_ != 0 ? soft_error_ : ETIMEDOUT, fx);
@@ -211,8 +211,8 @@ void TcpSocket::PersistTimeoutLocked(Effects& fx) {
   ++probes_out_;
   ++persist_backoff_;
   persist_probing_ = true;
-  const absl::Duration interval = std::min(
-      rtt_.rto() * (1 << std::min<uint32_t>(persist_backoff_, 10)), RttEstimator::kMaxRto);
+  const absl::Duration interval =
+      std::min(rtt_.rto() * (1 << std::min<uint32_t>(persist_backoff_, 10)), RttEstimator::kMaxRto);
   persist_at_ = now + interval;
 }
 
@@ -220,17 +220,16 @@ absl::Duration TcpSocket::KeepIdleLocked() const {
   return options_.keepidle > absl::ZeroDuration() ? options_.keepidle : config_.keepalive_time;
 }
 absl::Duration TcpSocket::KeepIntvlLocked() const {
-  return options_.keepintvl > absl::ZeroDuration() ? options_.keepintvl
-                                                   : config_.keepalive_intvl;
+  return options_.keepintvl > absl::ZeroDuration() ? options_.keepintvl : config_.keepalive_intvl;
 }
 int TcpSocket::KeepCntLocked() const {
   return options_.keepcnt > 0 ? options_.keepcnt : config_.keepalive_probes;
 }
 
 void TcpSocket::ArmKeepaliveLocked() {
-  const bool on = options_.keepalive &&
-                  (state_ == TcpState::kEstablished || state_ == TcpState::kCloseWait ||
-                   state_ == TcpState::kFinWait1 || state_ == TcpState::kFinWait2);
+  const bool on =
+      options_.keepalive && (state_ == TcpState::kEstablished || state_ == TcpState::kCloseWait ||
+                             state_ == TcpState::kFinWait1 || state_ == TcpState::kFinWait2);
   keepalive_at_ = on ? last_receive_ + KeepIdleLocked() : absl::InfiniteFuture();
   if (on) SyncTimerLocked();
 }
@@ -239,8 +238,7 @@ void TcpSocket::KeepaliveTimeoutLocked(Effects& fx) {
   // Linux tcp_keepalive_timer.
   const absl::Time now = protocol_.clock().Now();
   keepalive_at_ = absl::InfiniteFuture();
-  if (!options_.keepalive || !(state_ == TcpState::kEstablished ||
-                               state_ == TcpState::kCloseWait ||
+  if (!options_.keepalive || !(state_ == TcpState::kEstablished || state_ == TcpState::kCloseWait ||
                                state_ == TcpState::kFinWait1 || state_ == TcpState::kFinWait2)) {
     return;
   }
