@@ -257,8 +257,10 @@ void Harness::Send(const Segment& s) {
   h.header_length = static_cast<uint8_t>(hl);
   h.Write(seg);
   s.options.Write({seg.data() + kTcpMinHeaderSize, opt_len});
+  // A SYN takes the first sequence number; data on it starts one later.
+  const uint32_t data_seq = s.seq + ((s.flags & kTcpSyn) ? 1 : 0);
   for (size_t i = 0; i < s.payload; ++i) {
-    seg[hl + i] = PeerByte(s.seq + static_cast<uint32_t>(i));
+    seg[hl + i] = PeerByte(data_seq + static_cast<uint32_t>(i));
   }
   uint16_t sum = TcpChecksum(kPeerIp, kStackIp, {seg.data(), hl}, {seg.data() + hl, s.payload});
   if (s.bad_checksum) sum ^= 0x5a5a;

@@ -223,7 +223,7 @@ TEST_F(TcpHandshakeTest, HandshakeAckCarryingFinGoesToCloseWait) {
   TcpPeer peer(this, 40009, kPort);
   peer.Syn(SynOptions());
   const ParsedTcp synack = peer.TakeOneAndObserve();
-  peer.Fin();  // ACK|FIN as the third segment
+  peer.Fin();                                             // ACK|FIN as the third segment
   ASSERT_TRUE(RunUntilSegment(absl::Milliseconds(200)));  // the FIN's ACK may be delayed
   const ParsedTcp ack = peer.TakeOneAndObserve();
   EXPECT_SEGMENT(ack, kTcpAck, synack.seq() + 1, peer.isn + 2);
@@ -349,6 +349,31 @@ TEST_F(TcpHandshakeTest, SimultaneousOpenCompletedByPlainAck) {
   ExpectNothingSent("an ACK completing the handshake");
   EXPECT_EQ(s->state(), TcpState::kEstablished);
   EXPECT_NE(s->Poll() & POLLOUT, 0u);
+}
+
+TEST_F(TcpHandshakeTest, SimultaneousOpenSynAckCarryingDataIsChallenged) {
+  // Linux tcp_validate_incoming lets a SYN-ACK into SYN-RECEIVED only when it is bare
+  // (seq + 1 == end_seq); one with data gets a challenge ACK and is dropped, data too.
+  TcpPeer peer(this, 5004, 0, 0x9200);
+  auto s = NewSocket();
+  ASSERT_EQ(s->Connect({kPeerIp, 5004}), -EINPROGRESS);
+  const ParsedTcp syn = peer.TakeOneAndObserve();
+  peer.stack_port = syn.header.src_port;
+  const uint32_t our_ack = peer.rcv_nxt;
+  peer.rcv_nxt = 0;
+  peer.Syn(SynOptions(true, true, 7, 1460, 4000));
+  peer.rcv_nxt = our_ack;
+  peer.TakeOneAndObserve();
+  ASSERT_EQ(s->state(), TcpState::kSynReceived);
+  TcpSpec spec = peer.Spec(kTcpSyn | kTcpAck);
+  spec.seq = peer.isn;
+  spec.payload = Pattern(20);
+  peer.Send(spec);
+  const ParsedTcp challenge = peer.TakeOneAndObserve();
+  EXPECT_EQ(challenge.flags(), kTcpAck);
+  EXPECT_EQ(challenge.ack(), peer.isn + 1);
+  EXPECT_EQ(s->state(), TcpState::kSynReceived);
+  EXPECT_EQ(s->BytesReadable(), 0);
 }
 
 TEST_F(TcpHandshakeTest, SynToClosedPortGetsRstAckWithAckSeqPlusOne) {

@@ -23,18 +23,30 @@ constexpr uint16_t kMinPathMtu = 552;  // Linux net.ipv4.route.min_pmtu
 // Linux icmp_err_convert for destination unreachable codes.
 int UnreachableErrno(int code) {
   switch (code) {
-    case 0: return ENETUNREACH;
-    case 1: return EHOSTUNREACH;
-    case 2: return ENOPROTOOPT;
-    case 3: return ECONNREFUSED;
-    case 5: return EOPNOTSUPP;
-    case 6: return ENETUNREACH;
-    case 7: return EHOSTDOWN;
-    case 8: return ENONET;
-    case 9: return ENETUNREACH;
-    case 10: return EHOSTUNREACH;
-    case 11: return ENETUNREACH;
-    default: return EHOSTUNREACH;
+    case 0:
+      return ENETUNREACH;
+    case 1:
+      return EHOSTUNREACH;
+    case 2:
+      return ENOPROTOOPT;
+    case 3:
+      return ECONNREFUSED;
+    case 5:
+      return EOPNOTSUPP;
+    case 6:
+      return ENETUNREACH;
+    case 7:
+      return EHOSTDOWN;
+    case 8:
+      return ENONET;
+    case 9:
+      return ENETUNREACH;
+    case 10:
+      return EHOSTUNREACH;
+    case 11:
+      return ENETUNREACH;
+    default:
+      return EHOSTUNREACH;
   }
 }
 }  // namespace
@@ -77,9 +89,11 @@ TcpSocket::SegmentVerdict TcpSocket::SegmentArrivesLocked(const TcpSegment& seg,
       SendControlLocked(kTcpSyn | kTcpAck, iss_);
       return SegmentVerdict::kDone;
     }
-    if (h.has_ack() && seg.seq() == irs_ && seg.ack() == snd_max_ && !passive_) {
-      // Simultaneous open: the peer's SYN-ACK acknowledges our SYN (RFC 9293 figure 8;
-      // Linux tcp_validate_incoming lets it through to the ACK processing).
+    if (h.has_ack() && seg.seq() == irs_ && seg.ack() == snd_max_ && !passive_ &&
+        seg.payload.empty() && !h.fin()) {
+      // Simultaneous open: the peer's SYN-ACK acknowledges our SYN (RFC 9293 figure 8).
+      // Linux tcp_validate_incoming lets only a bare one through to the ACK processing
+      // (seq + 1 == end_seq); one carrying data or a FIN gets the challenge ACK below.
       TcpSegment ack = seg;
       ack.header.flags &= static_cast<uint8_t>(~kTcpSyn);
       ack.header.seq = seg.seq() + 1;
@@ -118,10 +132,12 @@ TcpSocket::SegmentVerdict TcpSocket::SegmentArrivesLocked(const TcpSegment& seg,
     ts_recent_ = seg.options.timestamps->value;
     ts_recent_stamp_ = now;
   }
-  // Fourth: SYN (RFC 5961 4.2): a challenge ACK; a retransmitted SYN in SYN-RECEIVED gets
-  // our SYN-ACK again.
+  // Fourth: SYN (RFC 5961 4.2): a challenge ACK; a retransmitted SYN in a passive
+  // SYN-RECEIVED gets our SYN-ACK again (Linux tcp_check_req). After a simultaneous open
+  // Linux's socket is a full one, and tcp_validate_incoming challenges whatever SYN the
+  // bare-SYN-ACK exception above did not take.
   if (h.syn()) {
-    if (state_ == TcpState::kSynReceived && seg.seq() == irs_) {
+    if (state_ == TcpState::kSynReceived && seg.seq() == irs_ && passive_) {
       SendControlLocked(kTcpSyn | kTcpAck, iss_);
     } else {
       SendChallengeAckLocked();
@@ -131,8 +147,8 @@ TcpSocket::SegmentVerdict TcpSocket::SegmentArrivesLocked(const TcpSegment& seg,
   // Fifth: ACK.
   if (!h.has_ack()) return SegmentVerdict::kDone;
   // Our SYN unacknowledged: SYN-RECEIVED, or FIN-WAIT-1 after a close there.
-  const bool syn_unacked = snd_una_ == iss_ && (state_ == TcpState::kSynReceived ||
-                                                state_ == TcpState::kFinWait1);
+  const bool syn_unacked =
+      snd_una_ == iss_ && (state_ == TcpState::kSynReceived || state_ == TcpState::kFinWait1);
   if (syn_unacked) {
     if (!(SeqLt(snd_una_, seg.ack()) && SeqLeq(seg.ack(), snd_max_))) {
       protocol_.SendReset(tuple_, seg.ack(), 0, false, 0);
@@ -411,9 +427,8 @@ void TcpSocket::ReceiveDataLocked(const TcpSegment& seg, Effects& fx) {
     ScheduleAckLocked(true);
     return;
   }
-  const size_t moved = ofo_.PopInOrder([&](PacketBuffer data) {
-    receive_queue_.Push(std::move(data));
-  });
+  const size_t moved =
+      ofo_.PopInOrder([&](PacketBuffer data) { receive_queue_.Push(std::move(data)); });
   rcv_nxt_ = ofo_.rcv_nxt();
   bytes_received_ += moved;
   fx.notify = true;
@@ -475,8 +490,8 @@ TcpSocket::SegmentVerdict TcpSocket::TimeWaitLocked(const TcpSegment& seg, Effec
   if (h.syn() && !h.has_ack()) {
     // RFC 6191 / RFC 9293 3.10.7.4: a new incarnation may reuse the tuple when its SYN is
     // beyond what we received (or carries a newer timestamp).
-    const bool newer_ts = ts_ok_ && seg.options.timestamps &&
-                          SeqGt(seg.options.timestamps->value, ts_recent_);
+    const bool newer_ts =
+        ts_ok_ && seg.options.timestamps && SeqGt(seg.options.timestamps->value, ts_recent_);
     if (SeqGt(seg.seq(), rcv_nxt_) || newer_ts) {
       DoneLocked(0, fx);
       return SegmentVerdict::kToListener;
@@ -501,9 +516,9 @@ TcpSocket::SegmentVerdict TcpSocket::TimeWaitLocked(const TcpSegment& seg, Effec
 void TcpSocket::OnIcmpError(int type, int code, uint16_t mtu, uint32_t seq) {
   mu_.Lock();
   Effects fx;
-  const bool relevant =
-      IsSynchronized(state_) || state_ == TcpState::kSynSent ? SeqBetween(seq, snd_una_, snd_max_)
-                                                             : false;
+  const bool relevant = IsSynchronized(state_) || state_ == TcpState::kSynSent
+                            ? SeqBetween(seq, snd_una_, snd_max_)
+                            : false;
   if (!relevant) {
     stats_.OutOfWindowIcmps.Inc();
     Finish(fx);
