@@ -154,6 +154,21 @@ void EpollSet::ForgetFile(int fd, const OpenSocket* file) {
   if (r) Detach(std::move(r));
 }
 
+std::optional<epoll_event> EpollSet::Release(int fd, const OpenSocket* file) {
+  absl::MutexLock ctl(&ctl_mu_);
+  std::unique_ptr<Registration> r;
+  {
+    absl::MutexLock lock(&mu_);
+    r = Take(Key{fd, file});
+  }
+  if (!r) return std::nullopt;
+  epoll_event e{};
+  e.events = (r->armed ? r->interest : 0) | r->flags;
+  e.data = r->data;
+  Detach(std::move(r));
+  return e;
+}
+
 std::unique_ptr<EpollSet::Registration> EpollSet::Take(const Key& key) {
   auto it = registrations_.find(key);
   if (it == registrations_.end()) return nullptr;

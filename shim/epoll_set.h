@@ -20,6 +20,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -58,6 +59,13 @@ class EpollSet : public std::enable_shared_from_this<EpollSet> {
 
   // The file's last descriptor closed: its registrations go, as eventpoll_release does.
   void ForgetFile(int fd, const OpenSocket* file);
+
+  // Descriptor `fd` stopped being `file` (it was handed to the kernel): its registration
+  // leaves the side table, and what the program registered comes back, for the caller to
+  // register the kernel socket now under `fd` in the kernel instance: events with their
+  // flags, and the data. A disarmed EPOLLONESHOT registration comes back with its flags
+  // only. nullopt when the set holds no such registration.
+  std::optional<epoll_event> Release(int fd, const OpenSocket* file);
 
   // True for the kernel event that is our wake fd, not the program's.
   bool IsWakeEvent(const epoll_event& e) const { return e.data.ptr == this; }

@@ -18,6 +18,7 @@
 
 #include "shim/batch_ops.h"
 #include "shim/interpose_common.h"
+#include "shim/loopback.h"
 #include "shim/real_calls.h"
 
 namespace netshim::shim {
@@ -71,6 +72,8 @@ int sendmmsg(int fd, mmsghdr* msgs, unsigned vlen, int flags) {
   if (!s) return netshim::real::sendmmsg(fd, msgs, vlen, flags);
   CallResult result;
   NETSHIM_REFUSE_IN_CHILD(fd, result);
+  // A first destination on loopback makes the socket the kernel's (shim/loopback.h).
+  if (auto k = netshim::shim::LoopbackSendMany(fd, *s, msgs, vlen, flags)) return result(*k);
   return result(netshim::SendMessages(*s, msgs, vlen, flags));
 }
 

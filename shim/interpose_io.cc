@@ -9,6 +9,7 @@
 #include <span>
 
 #include "shim/interpose_common.h"
+#include "shim/loopback.h"
 #include "shim/real_calls.h"
 #include "shim/socket_ops.h"
 
@@ -134,6 +135,14 @@ ssize_t sendto(int fd, const void* buf, size_t n, int flags, const sockaddr* add
   if (!s) return netshim::real::sendto(fd, buf, n, flags, addr, len);
   CallResult result;
   NETSHIM_REFUSE_IN_CHILD(fd, result);
+  // A destination on loopback makes the socket the kernel's (shim/loopback.h).
+  iovec iov{const_cast<void*>(buf), n};
+  msghdr m{};
+  m.msg_name = const_cast<sockaddr*>(addr);
+  m.msg_namelen = len;
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  if (auto k = netshim::shim::LoopbackSend(fd, *s, m, flags)) return result(*k);
   return result(netshim::shim::Send(*s, buf, n, flags, addr, len));
 }
 
@@ -143,6 +152,8 @@ ssize_t sendmsg(int fd, const msghdr* msg, int flags) {
   CallResult result;
   NETSHIM_REFUSE_IN_CHILD(fd, result);
   if (const int r = netshim::shim::CheckMsghdr(msg); r < 0) return result(ssize_t{r});
+  // A destination on loopback makes the socket the kernel's (shim/loopback.h).
+  if (auto k = netshim::shim::LoopbackSend(fd, *s, *msg, flags)) return result(*k);
   // copy_msghdr_from_user: a null msg_name means no address, whatever msg_namelen says.
   const auto* to = static_cast<const sockaddr*>(msg->msg_name);
   return result(netshim::SendMessage(*s, {msg->msg_iov, msg->msg_iovlen}, to,

@@ -7,6 +7,7 @@
 
 #include "shim/fd_ops.h"
 #include "shim/interpose_common.h"
+#include "shim/loopback.h"
 #include "shim/real_calls.h"
 #include "shim/sockaddr.h"
 #include "shim/socket_ops.h"
@@ -76,6 +77,9 @@ int bind(int fd, const sockaddr* addr, socklen_t len) noexcept {
   if (!s) return netshim::real::bind(fd, addr, len);
   CallResult result;
   NETSHIM_REFUSE_IN_CHILD(fd, result);
+  // Loopback is the kernel's (shim/loopback.h): the kernel socket is bound already.
+  const int r = netshim::shim::RouteLoopback(fd, *s, addr, len, netshim::AddressUse::kBind);
+  if (r != netshim::kServeOnStack) return result(r);
   return result(netshim::BindSocket(*s, addr, len));
 }
 
@@ -108,6 +112,13 @@ int connect(int fd, const sockaddr* addr, socklen_t len) {
   if (!s) return netshim::real::connect(fd, addr, len);
   CallResult result;
   NETSHIM_REFUSE_IN_CHILD(fd, result);
+  // Loopback is the kernel's (shim/loopback.h): the descriptor is a kernel socket now.
+  const int r = netshim::shim::RouteLoopback(fd, *s, addr, len, netshim::AddressUse::kConnect);
+  if (r < 0) return result(r);
+  if (r == 0) {
+    const int c = netshim::real::connect(fd, addr, len);
+    return result(c < 0 ? -errno : c);
+  }
   return result(netshim::ConnectSocket(*s, addr, len));
 }
 

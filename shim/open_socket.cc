@@ -1,11 +1,31 @@
 #include "shim/open_socket.h"
 
 #include <algorithm>
+#include <cstring>
 #include <utility>
 
 #include "shim/epoll_set.h"
 
 namespace netshim {
+
+bool OptionLog::Record(int level, int name, const void* value, socklen_t len) {
+  if (len > kMaxValueBytes || (len > 0 && value == nullptr)) return false;
+  absl::MutexLock lock(&mu_);
+  std::erase_if(options_,
+                [&](const RecordedOption& o) { return o.level == level && o.name == name; });
+  if (options_.size() >= kMaxOptions) return false;
+  RecordedOption& o = options_.emplace_back();
+  o.level = level;
+  o.name = name;
+  o.value.resize(len);
+  if (len > 0) std::memcpy(o.value.data(), value, len);
+  return true;
+}
+
+std::vector<RecordedOption> OptionLog::Snapshot() const {
+  absl::MutexLock lock(&mu_);
+  return options_;
+}
 
 OpenSocket::OpenSocket(std::shared_ptr<Socket> socket, bool nonblocking, CloseHook on_close)
     : socket_(std::move(socket)), nonblocking_(nonblocking), on_close_(std::move(on_close)) {}
@@ -23,6 +43,17 @@ void OpenSocket::AddEpollLink(const std::shared_ptr<EpollSet>& set, int fd) {
     if (linked_fd == fd && weak.lock() == set) return;
   }
   epoll_links_.emplace_back(set, fd);
+}
+
+std::vector<std::shared_ptr<EpollSet>> OpenSocket::TakeEpollLinks(int fd) {
+  std::vector<std::shared_ptr<EpollSet>> sets;
+  absl::MutexLock lock(&links_mu_);
+  std::erase_if(epoll_links_, [&](const auto& link) {
+    if (link.second != fd) return false;
+    if (std::shared_ptr<EpollSet> set = link.first.lock()) sets.push_back(std::move(set));
+    return true;
+  });
+  return sets;
 }
 
 void OpenSocket::CloseNow() {

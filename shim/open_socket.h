@@ -9,12 +9,14 @@
 #include <sys/socket.h>
 
 #include <atomic>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/inlined_vector.h"
 #include "absl/synchronization/mutex.h"
 
 #include "stack/socket/socket.h"
@@ -36,6 +38,34 @@ struct Inet6State {
   int multicast_hops = 1;                 // IPV6_MULTICAST_HOPS (IPV6_DEFAULT_MCASTHOPS)
   bool multicast_loop = true;             // IPV6_MULTICAST_LOOP
   int mtu_discover = IPV6_PMTUDISC_WANT;  // IPV6_MTU_DISCOVER
+};
+
+// One setsockopt(2) the program made that the socket accepted, as the program passed it.
+struct RecordedOption {
+  int level = 0;
+  int name = 0;
+  absl::InlinedVector<uint8_t, 16> value;
+};
+
+// The options a program set on a stack socket, kept so that a socket handed to the kernel
+// later (shim/loopback.h) gets them replayed exactly as given: the value passed, not the
+// value read back (Linux doubles SO_RCVBUF/SO_SNDBUF on the way in; replaying the doubled
+// value would double it again). Each (level, name) is kept once, with its latest value, in
+// the order of the latest setting; bounded, since a program may set options in a loop.
+class OptionLog {
+ public:
+  // Bounds: a few dozen distinct options is what real programs set; TCP_MD5SIG (216 bytes)
+  // is the largest value Linux takes for the options the stack knows.
+  static constexpr size_t kMaxOptions = 64;
+  static constexpr size_t kMaxValueBytes = 256;
+
+  // False (nothing kept) when the value is too long or the log is full of other options.
+  bool Record(int level, int name, const void* value, socklen_t len) ABSL_LOCKS_EXCLUDED(mu_);
+  std::vector<RecordedOption> Snapshot() const ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  mutable absl::Mutex mu_;
+  std::vector<RecordedOption> options_ ABSL_GUARDED_BY(mu_);
 };
 
 class OpenSocket {
@@ -82,6 +112,17 @@ class OpenSocket {
   // `set` holds this file under descriptor `fd`: when the file closes, the registration
   // goes (Linux eventpoll_release). Repeats are kept once.
   void AddEpollLink(const std::shared_ptr<EpollSet>& set, int fd) ABSL_LOCKS_EXCLUDED(links_mu_);
+  // The sets that hold this file under `fd`, forgotten here: `fd` is leaving the socket
+  // (a handover to the kernel moves its registrations into the kernel's epoll instances).
+  std::vector<std::shared_ptr<EpollSet>> TakeEpollLinks(int fd) ABSL_LOCKS_EXCLUDED(links_mu_);
+
+  // What the program set with setsockopt(2), for a handover to the kernel.
+  OptionLog& options() { return options_; }
+  const OptionLog& options() const { return options_; }
+
+  // Held while a descriptor of this socket is handed to the kernel, so two threads racing
+  // to hand the same descriptor over make one kernel socket, not two.
+  absl::Mutex& handover_mu() ABSL_LOCK_RETURNED(handover_mu_) { return handover_mu_; }
 
  private:
   std::shared_ptr<Socket> socket_;
@@ -93,6 +134,8 @@ class OpenSocket {
   CloseHook on_close_;
   absl::Mutex links_mu_;
   std::vector<std::pair<std::weak_ptr<EpollSet>, int>> epoll_links_ ABSL_GUARDED_BY(links_mu_);
+  OptionLog options_;
+  absl::Mutex handover_mu_;
 };
 
 }  // namespace netshim

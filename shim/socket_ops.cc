@@ -14,6 +14,7 @@
 #include <optional>
 
 #include "absl/container/inlined_vector.h"
+#include "shim/loopback.h"
 #include "shim/real_calls.h"
 #include "shim/sockaddr.h"
 #include "shim/waiter.h"
@@ -83,26 +84,11 @@ bool NonBlocking(const OpenSocket& s, int flags) {
 
 bool Inet6(const OpenSocket& s) { return s.family() == AF_INET6; }
 
-// The socket has a local port (Linux's inet_num): bound, or given one by connect or listen.
-bool HasLocalPort(const OpenSocket& s) {
-  SocketAddress local;
-  return s.socket().GetSockName(&local) == 0 && local.port != 0;
-}
-
-// An AF_INET6 socket's own address is v4-mapped (sk_v6_rcv_saddr): bound to a mapped
-// address, or to a specific IPv4 one by bind or connect.
-bool LocalIsMapped(const OpenSocket& s) {
-  if (s.inet6().bound_mapped) return true;
-  SocketAddress local;
-  return s.socket().GetSockName(&local) == 0 && local.address.value != INADDR_ANY;
-}
-
 // A destination or bind address as the socket's family reads it.
 int ReadAddress(const OpenSocket& s, const sockaddr* addr, socklen_t len, AddressUse use,
                 ParsedAddress* out) {
   if (!Inet6(s)) return ReadSocketAddress(addr, len, use, out);
-  return ReadSocketAddress6(addr, len, use,
-                            {.stream = s.stream(), .local_mapped = LocalIsMapped(s)}, out);
+  return ReadSocketAddress6(addr, len, use, AddressContext(s), out);
 }
 
 // A peer's address (accept, getpeername, recvfrom) as the socket's family shows it.
@@ -197,6 +183,22 @@ int SetV6Only(OpenSocket& s, const void* value, socklen_t len) {
 }
 
 }  // namespace
+
+bool HasLocalPort(const OpenSocket& s) {
+  SocketAddress local;
+  return s.socket().GetSockName(&local) == 0 && local.port != 0;
+}
+
+Inet6Context AddressContext(const OpenSocket& s) {
+  // The own address is v4-mapped (sk_v6_rcv_saddr) when bound to a mapped address, or to a
+  // specific IPv4 one by bind or connect.
+  bool mapped = s.inet6().bound_mapped;
+  if (!mapped) {
+    SocketAddress local;
+    mapped = s.socket().GetSockName(&local) == 0 && local.address.value != INADDR_ANY;
+  }
+  return {.stream = s.stream(), .local_mapped = mapped};
+}
 
 int BindSocket(OpenSocket& s, const sockaddr* addr, socklen_t len) {
   ParsedAddress parsed;
@@ -376,11 +378,15 @@ int SetSocketOption(OpenSocket& s, int level, int name, const void* value, sockl
   if (static_cast<int>(len) < 0) return -EINVAL;
   if (value == nullptr && len > 0) return -EFAULT;
   // ipv6_setsockopt: IPPROTO_IP goes on to ip_setsockopt (the stack's), IPPROTO_IPV6 is ours.
-  if (Inet6(s) && level == IPPROTO_IPV6) {
-    return name == IPV6_V6ONLY ? SetV6Only(s, value, len) : SetIpv6Option(s, name, value, len);
-  }
-  return s.socket().SetSockOpt(level, name,
-                               {static_cast<const uint8_t*>(value), static_cast<size_t>(len)});
+  if (Inet6(s) && level == IPPROTO_IPV6 && name == IPV6_V6ONLY) return SetV6Only(s, value, len);
+  const int r =
+      Inet6(s) && level == IPPROTO_IPV6
+          ? SetIpv6Option(s, name, value, len)
+          : s.socket().SetSockOpt(level, name,
+                                  {static_cast<const uint8_t*>(value), static_cast<size_t>(len)});
+  // Kept as passed, for a handover to the kernel (shim/loopback.h) to replay.
+  if (r == 0) s.options().Record(level, name, value, len);
+  return r;
 }
 
 int GetSocketOption(OpenSocket& s, int level, int name, void* value, socklen_t* len) {
@@ -394,67 +400,8 @@ int GetSocketOption(OpenSocket& s, int level, int name, void* value, socklen_t* 
   return s.socket().GetSockOpt(level, name, value, len);
 }
 
-namespace {
-
-// Carries an option the program set on the stack socket over to kernel socket `k`: when the
-// stack has it at `size` bytes, and not all zero (a fresh socket's value).
-void CarryOption(Socket& from, int k, int level, int name, socklen_t size) {
-  alignas(8) uint8_t v[sizeof(timeval)] = {};
-  socklen_t len = std::min<socklen_t>(size, sizeof(v));
-  if (from.GetSockOpt(level, name, v, &len) < 0 || len != size) return;
-  if (std::all_of(v, v + len, [](uint8_t b) { return b == 0; })) return;
-  real::setsockopt(k, level, name, v, len);
-}
-
-void CarryInt(int k, int level, int name, int v) {
-  real::setsockopt(k, level, name, &v, sizeof(v));
-}
-
-}  // namespace
-
 int HandToKernelV6Only(FdTable& table, int fd, OpenSocket& s) {
-  Socket& socket = s.socket();
-  const int fd_flags = real::fcntl(fd, F_GETFD, 0);
-  if (fd_flags < 0) return -errno;
-  const int k = real::socket(AF_INET6, socket.type() | SOCK_CLOEXEC, socket.protocol());
-  if (k < 0) return -errno;
-  const int on = 1;
-  if (real::setsockopt(k, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on)) < 0) {
-    const int e = errno;
-    real::close(k);
-    return -e;
-  }
-  for (const int name : {SO_REUSEADDR, SO_REUSEPORT, SO_KEEPALIVE, SO_BROADCAST}) {
-    CarryOption(socket, k, SOL_SOCKET, name, sizeof(int));
-  }
-  CarryOption(socket, k, SOL_SOCKET, SO_LINGER, sizeof(linger));
-  CarryOption(socket, k, SOL_SOCKET, SO_RCVTIMEO, sizeof(timeval));
-  CarryOption(socket, k, SOL_SOCKET, SO_SNDTIMEO, sizeof(timeval));
-  if (s.stream()) CarryOption(socket, k, IPPROTO_TCP, TCP_NODELAY, sizeof(int));
-  const Inet6State st = s.inet6();
-  const Inet6State fresh;
-  if (st.tclass != fresh.tclass) CarryInt(k, IPPROTO_IPV6, IPV6_TCLASS, st.tclass);
-  if (st.unicast_hops != fresh.unicast_hops) {
-    CarryInt(k, IPPROTO_IPV6, IPV6_UNICAST_HOPS, st.unicast_hops);
-  }
-  if (st.multicast_hops != fresh.multicast_hops) {
-    CarryInt(k, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, st.multicast_hops);
-  }
-  if (st.multicast_loop != fresh.multicast_loop) {
-    CarryInt(k, IPPROTO_IPV6, IPV6_MULTICAST_LOOP, st.multicast_loop ? 1 : 0);
-  }
-  if (st.mtu_discover != fresh.mtu_discover) {
-    CarryInt(k, IPPROTO_IPV6, IPV6_MTU_DISCOVER, st.mtu_discover);
-  }
-  if (s.nonblocking()) real::fcntl(k, F_SETFL, O_NONBLOCK);
-  // dup3 replaces the placeholder under the same number in one step; only then does the
-  // number stop being the stack's, so no call ever finds it neither.
-  const int r = real::dup3(k, fd, (fd_flags & FD_CLOEXEC) ? O_CLOEXEC : 0);
-  const int e = errno;
-  real::close(k);
-  if (r < 0) return -e;
-  table.Remove(fd);  // the stack socket closes with its last descriptor (it was never bound)
-  return 0;
+  return HandOver(table, fd, s, {.v6only = true});
 }
 
 }  // namespace netshim

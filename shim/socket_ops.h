@@ -19,6 +19,7 @@
 
 #include "shim/fd_table.h"
 #include "shim/open_socket.h"
+#include "shim/sockaddr.h"
 #include "stack/socket/socket.h"
 
 namespace netshim {
@@ -71,13 +72,17 @@ int GetSocketOption(OpenSocket& s, int level, int name, void* value, socklen_t* 
 inline constexpr int kHandToKernel = 1;
 
 // Makes descriptor `fd` of the unbound stack socket `s` a new kernel AF_INET6 socket of the
-// same type with IPV6_V6ONLY on, as it would be had the kernel made it: O_NONBLOCK and
-// FD_CLOEXEC kept, and the options a program sets before binding carried over (SO_REUSEADDR,
-// SO_REUSEPORT, SO_KEEPALIVE, SO_BROADCAST, SO_LINGER, SO_RCVTIMEO, SO_SNDTIMEO, TCP_NODELAY
-// and the IPv6 options of Inet6State; not buffer sizes, which would lock the kernel's
-// autotuning). `fd` leaves `table` (other descriptors of `s`, from dup before this, stay
-// the stack's). 0, or the kernel's errno (-EAFNOSUPPORT without IPv6) leaving all as it was.
+// same type with IPV6_V6ONLY on, as it would be had the kernel made it: the handover of
+// shim/loopback.h (O_NONBLOCK, FD_CLOEXEC, every option the program set replayed as it
+// passed it, epoll registrations moved). 0, or the kernel's errno (-EAFNOSUPPORT without
+// IPv6) leaving all as it was.
 int HandToKernelV6Only(FdTable& table, int fd, OpenSocket& s);
+
+// The socket has a local port (Linux's inet_num): bound, or given one by connect or listen.
+bool HasLocalPort(const OpenSocket& s);
+// How an AF_INET6 socket reads addresses (sockaddr.h): its type, and whether its own
+// address is v4-mapped.
+Inet6Context AddressContext(const OpenSocket& s);
 
 // Linux's UIO_MAXIOV: more iovecs is EINVAL for readv/writev, EMSGSIZE for sendmsg/recvmsg.
 inline constexpr int kMaxIov = 1024;

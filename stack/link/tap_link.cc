@@ -199,33 +199,38 @@ TapLink::~TapLink() {
   close(fd_);
 }
 
-void TapLink::EnableOffloads(bool vnet_header) {
+void TapLink::EnableOffloads(bool vnet_header, bool offload) {
+  // The header is a property of the fd (IFF_VNET_HDR): every frame carries one whether we
+  // use offloads or not. Offloads are used only when asked for as well.
   vnet_ = vnet_header;
+  offload_ = vnet_ && offload;
   if (vnet_) {
     int size = static_cast<int>(kVirtioNetHeaderSize);
     if (ioctl(fd_, TUNSETVNETHDRSZ, &size) < 0) {
+      // The kernel's default is this size; only offloads are given up.
       NETSHIM_LOG(kWarn, "TAP {}: TUNSETVNETHDRSZ failed ({}): offloads off", device_,
                   std::strerror(errno));
-      vnet_ = false;
+      offload_ = false;
     }
   }
-  // Without the header, switch receive offloads off: a previous reader may have left them
-  // on, and the kernel would hand us frames longer than the MTU.
-  const unsigned flags = vnet_ ? kRxOffloadFlags : 0u;
+  // Without offloads, switch receive offloads off: a previous reader may have left them on,
+  // and the kernel would hand us frames longer than the MTU.
+  const unsigned flags = offload_ ? kRxOffloadFlags : 0u;
   if (ioctl(fd_, TUNSETOFFLOAD, flags) == 0) {
-    rx_offload_ = vnet_;
+    rx_offload_ = offload_;
   } else {
     NETSHIM_LOG(kInfo, "TAP {}: TUNSETOFFLOAD failed ({}): frames arrive at the MTU", device_,
                 std::strerror(errno));
   }
   if (rx_offload_) large_pool_ = BufferPool::Create(kMaxGsoFrame + kRxHeadroom, kLargeRxBlocks);
   NETSHIM_LOG(kInfo, "TAP {}: virtio-net header {}, receive offloads {}", device_,
-              vnet_ ? "on (TSO, checksum offload)" : "off", rx_offload_ ? "on" : "off");
+              vnet_ ? (offload_ ? "on (TSO, checksum offload)" : "on (offloads not used)") : "off",
+              rx_offload_ ? "on" : "off");
 }
 
 LinkOffloads TapLink::offloads() const {
   LinkOffloads o;
-  if (vnet_) {
+  if (offload_) {
     // Sending needs only the header: the kernel takes GSO frames from any TAP reader that
     // writes one (drivers/net/tun.c tun_get_user, virtio_net_hdr_to_skb).
     o.tx_checksum = true;
@@ -276,7 +281,7 @@ absl::StatusOr<std::unique_ptr<TapLink>> TapLink::Open(const std::string& device
     CheckExistingDevice(device, mtu);
   }
   std::unique_ptr<TapLink> link(new TapLink(fd.release(), device, !existed, mtu, pool, stats));
-  link->EnableOffloads(offload);
+  link->EnableOffloads(offload, offload);
   return link;
 }
 
@@ -312,16 +317,7 @@ absl::StatusOr<std::unique_ptr<TapLink>> TapLink::FromFd(int fd, uint32_t mtu, B
   }
   CheckExistingDevice(device, mtu);
   std::unique_ptr<TapLink> link(new TapLink(fd, device, false, mtu, pool, stats));
-  const bool has_vnet_header = (ifr.ifr_flags & IFF_VNET_HDR) != 0;
-  if (has_vnet_header && !offload) {
-    // The header is there whether we want offloads or not; we still write a plain one.
-    link->EnableOffloads(true);
-    link->rx_offload_ = false;
-    ioctl(fd, TUNSETOFFLOAD, 0u);
-    link->large_pool_.reset();
-  } else {
-    link->EnableOffloads(has_vnet_header);
-  }
+  link->EnableOffloads((ifr.ifr_flags & IFF_VNET_HDR) != 0, offload);
   return link;
 }
 

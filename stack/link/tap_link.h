@@ -83,8 +83,10 @@ class TapLink final : public LinkEndpoint {
  private:
   TapLink(int fd, std::string device, bool created, uint32_t mtu, BufferPool* pool,
           LinkStats* stats);
-  // Switches the header and the receive offloads on for an attached fd (after TUNSETIFF).
-  void EnableOffloads(bool vnet_header);
+  // For an attached fd (after TUNSETIFF) whose frames carry a virtio-net header or not:
+  // uses TSO, checksum offload and receive offloads when `offload` too, else switches the
+  // device's receive offloads off.
+  void EnableOffloads(bool vnet_header, bool offload);
   enum class ReadResult { kNothing, kDelivered, kDropped };
   // Reads one frame (after its virtio-net header when there is one) and delivers it.
   ReadResult ReadOneFrame();
@@ -109,6 +111,7 @@ class TapLink final : public LinkEndpoint {
   FrameSink* sink_ = nullptr;
   std::vector<uint8_t> scratch_;  // for frames dropped for want of a buffer; grown on demand
   bool vnet_ = false;
+  bool offload_ = false;  // TSO and checksum offload on transmit (needs vnet_)
   bool rx_offload_ = false;
   BufferPoolPtr large_pool_;  // kMaxGsoFrame blocks, with rx_offload_
   PacketBuffer spare_large_;  // the block the next read lands in

@@ -295,6 +295,24 @@ TEST(TapLinkTest, FromFdAdoptsAnAttachedTap) {
   });
 }
 
+TEST(TapLinkTest, FromFdWithAVnetHeaderUsesOffloadsOnlyWhenAskedTo) {
+  // The header comes with the fd (IFF_VNET_HDR, as netshim-isolate or QEMU-style launchers
+  // open it); NETSHIM_OFFLOAD=off must still mean MTU-sized frames checksummed here.
+  RUN_IN_NETNS([] {
+    auto pool = BufferPool::Create(2048, 64);
+    for (const bool offload : {false, true}) {
+      int fd = RawTap("nstest7", IFF_TAP | IFF_NO_PI | IFF_VNET_HDR);
+      ASSERT_GE(fd, 0) << std::strerror(errno);
+      auto link = TapLink::FromFd(fd, 1500, pool.get(), nullptr, offload);
+      ASSERT_TRUE(link.ok()) << link.status();
+      EXPECT_TRUE((*link)->vnet_header());
+      EXPECT_EQ((*link)->rx_offload(), offload);
+      EXPECT_EQ((*link)->offloads().tx_checksum, offload);
+      EXPECT_EQ((*link)->offloads().tso_max_packet, offload ? 65535u : 0u);
+    }
+  });
+}
+
 TEST(TapLinkTest, FromFdRejectsTunAndPacketInfoFdsAndLeavesThemOpen) {
   RUN_IN_NETNS([] {
     auto pool = BufferPool::Create(2048, 4);
