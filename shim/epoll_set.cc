@@ -283,13 +283,22 @@ std::shared_ptr<EpollSet> EpollTable::GetOrCreate(int epfd, int* error) {
   return set;
 }
 
+void EpollTable::Retire(std::shared_ptr<EpollSet> set,
+                        std::vector<std::shared_ptr<EpollSet>>& gone) {
+  if (forked_child_) {
+    kept_in_child_.push_back(std::move(set));
+  } else {
+    gone.push_back(std::move(set));
+  }
+}
+
 void EpollTable::Forget(int fd) {
   if (empty()) return;
-  std::shared_ptr<EpollSet> gone;  // released after the lock
+  std::vector<std::shared_ptr<EpollSet>> gone;  // released after the lock
   absl::MutexLock lock(&mu_);
   auto it = sets_.find(fd);
   if (it == sets_.end()) return;
-  gone = std::move(it->second);
+  Retire(std::move(it->second), gone);
   sets_.erase(it);
   count_.store(sets_.size(), std::memory_order_relaxed);
 }
@@ -301,7 +310,7 @@ void EpollTable::ForgetRange(unsigned first, unsigned last) {
   for (auto it = sets_.begin(); it != sets_.end();) {
     const auto fd = static_cast<unsigned>(it->first);
     if (fd >= first && fd <= last) {
-      gone.push_back(std::move(it->second));
+      Retire(std::move(it->second), gone);
       sets_.erase(it++);
     } else {
       ++it;
@@ -312,18 +321,18 @@ void EpollTable::ForgetRange(unsigned first, unsigned last) {
 
 void EpollTable::Copy(int fd, int copy) {
   if (empty()) return;
-  std::shared_ptr<EpollSet> replaced;
+  std::vector<std::shared_ptr<EpollSet>> replaced;  // released after the lock
   absl::MutexLock lock(&mu_);
   auto it = sets_.find(fd);
   if (it == sets_.end()) {
     // A kernel-only epoll fd (or none) copied over a tracked number.
     if (auto old = sets_.find(copy); old != sets_.end()) {
-      replaced = std::move(old->second);
+      Retire(std::move(old->second), replaced);
       sets_.erase(old);
     }
   } else {
     std::shared_ptr<EpollSet> set = it->second;
-    replaced = std::exchange(sets_[copy], std::move(set));
+    if (auto old = std::exchange(sets_[copy], std::move(set))) Retire(std::move(old), replaced);
   }
   count_.store(sets_.size(), std::memory_order_relaxed);
 }

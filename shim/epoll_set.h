@@ -123,9 +123,25 @@ class EpollTable {
   void Copy(int fd, int copy);
   bool empty() const { return count_.load(std::memory_order_relaxed) == 0; }
 
+  // fork(2): held from the prepare handler to the parent's and the child's, so the child
+  // never inherits the table's lock held by a thread that does not exist there.
+  void LockForFork() ABSL_EXCLUSIVE_LOCK_FUNCTION(mu_) { mu_.Lock(); }
+  void UnlockAfterFork() ABSL_UNLOCK_FUNCTION(mu_) { mu_.Unlock(); }
+  // In a forked child, sets the program forgets are kept, never destroyed: tearing one
+  // down unhooks it from the parent's stack sockets, whose locks the child must not touch.
+  // (Between LockForFork and UnlockAfterFork.)
+  void MarkForkedChildLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { forked_child_ = true; }
+
  private:
+  // Where a set leaving the table goes: released by the caller after the lock, or kept
+  // for good in a forked child.
+  void Retire(std::shared_ptr<EpollSet> set, std::vector<std::shared_ptr<EpollSet>>& gone)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   mutable absl::Mutex mu_;
   absl::flat_hash_map<int, std::shared_ptr<EpollSet>> sets_ ABSL_GUARDED_BY(mu_);
+  bool forked_child_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<std::shared_ptr<EpollSet>> kept_in_child_ ABSL_GUARDED_BY(mu_);
   std::atomic<size_t> count_{0};
 };
 

@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
+#include <cstdio>
 #include <utility>
 
 #include "shim/real_calls.h"
@@ -38,6 +40,7 @@ int InstallSocket(FdTable& table, std::shared_ptr<OpenSocket> socket, bool cloex
   bool ok = true;
   // A stale entry (a number closed behind our back, e.g. by a raw syscall) is dropped.
   std::shared_ptr<OpenSocket> stale = table.Set(fd, std::move(socket), &ok);
+  table.Drop(std::move(stale));
   if (!ok) {
     real::close(fd);
     return -EMFILE;
@@ -49,7 +52,7 @@ int CloseFd(FdTable& table, int fd) {
   std::shared_ptr<OpenSocket> s = table.Remove(fd);
   const int r = real::close(fd);
   const int saved = errno;
-  s.reset();  // may close the socket: keep close's errno
+  table.Drop(std::move(s));  // may close the socket: keep close's errno
   errno = saved;
   return r < 0 ? -saved : r;
 }
@@ -58,7 +61,7 @@ void ForgetRange(FdTable& table, unsigned first, unsigned last) {
   if (table.size() == 0) return;
   const unsigned end = std::min<unsigned>(last, FdTable::kMaxFds - 1);
   for (unsigned fd = first; fd <= end && table.size() > 0; ++fd) {
-    table.Remove(static_cast<int>(fd));
+    table.Drop(table.Remove(static_cast<int>(fd)));
   }
 }
 
@@ -89,7 +92,7 @@ int Dup3Fd(FdTable& table, int fd, int fd2, int flags, bool is_dup2) {
     real::close(fd2);
     return -EBADF;  // dup2's answer for an fd2 beyond the limit
   }
-  previous.reset();
+  table.Drop(std::move(previous));
   return r;
 }
 
@@ -159,6 +162,40 @@ int IoctlSocket(OpenSocket& s, int fd, unsigned long request, unsigned long arg)
     return r < 0 ? -e : r;
   }
   return -ENOTTY;
+}
+
+namespace {
+
+int CookieFd(void* cookie) { return static_cast<int>(reinterpret_cast<intptr_t>(cookie)); }
+
+ssize_t CookieRead(void* cookie, char* buf, size_t size) {
+  return ::read(CookieFd(cookie), buf, size);
+}
+
+// stdio takes a short count as a failed write (the stream's error flag is set): keep
+// writing until all of it is out, as a blocking socket's write(2) does anyway; a
+// non-blocking one that fills reports what went out, or -1 (EAGAIN) when nothing did.
+ssize_t CookieWrite(void* cookie, const char* buf, size_t size) {
+  size_t done = 0;
+  while (done < size) {
+    const ssize_t n = ::write(CookieFd(cookie), buf + done, size - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return done > 0 ? static_cast<ssize_t>(done) : -1;
+    }
+    done += static_cast<size_t>(n);
+  }
+  return static_cast<ssize_t>(done);
+}
+
+int CookieClose(void* cookie) { return ::close(CookieFd(cookie)); }
+
+}  // namespace
+
+FILE* OpenSocketStream(int fd, const char* mode) {
+  // A null seek function: fseek/ftell fail, as lseek(2) on a socket does (ESPIPE).
+  const cookie_io_functions_t io = {CookieRead, CookieWrite, nullptr, CookieClose};
+  return fopencookie(reinterpret_cast<void*>(static_cast<intptr_t>(fd)), mode, io);
 }
 
 int FstatSocket(int fd, struct stat* st) {

@@ -7,6 +7,7 @@
 
 #include <sys/stat.h>
 
+#include <cstdio>
 #include <memory>
 
 #include "shim/fd_table.h"
@@ -40,5 +41,15 @@ int FcntlSocket(FdTable& table, const std::shared_ptr<OpenSocket>& s, int fd, in
 int IoctlSocket(OpenSocket& s, int fd, unsigned long request, unsigned long arg);
 // fstat(2): the placeholder's, typed S_IFSOCK with mode 0777 as Linux shows sockets.
 int FstatSocket(int fd, struct stat* st);
+
+// fdopen(3) of a stack socket. glibc's stdio reads and writes a FILE through its own
+// internal syscalls, which no interposer sees: a FILE from the real fdopen would read and
+// write the placeholder eventfd (EINVAL, or an 8-byte counter taken for data). Instead the
+// stream is a fopencookie(3) one whose read, write and close are ::read, ::write and
+// ::close of `fd`, i.e. the interposed calls in the shim: buffering, fgets, fprintf and
+// fclose (which closes `fd`, as for any fdopen'ed stream) work; seeking fails (ESPIPE, as
+// on a socket); fileno() of the stream is -1, the one visible difference. Null with errno
+// (EINVAL for a bad mode) on failure.
+FILE* OpenSocketStream(int fd, const char* mode);
 
 }  // namespace netshim

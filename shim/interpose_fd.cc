@@ -1,9 +1,10 @@
 // The interposed descriptor calls: close, close_range, closefrom, dup, dup2, dup3,
-// fcntl/fcntl64, ioctl, fstat/fstat64.
+// fcntl/fcntl64, ioctl, fstat/fstat64, fdopen; and vfork.
 #undef _FORTIFY_SOURCE
 // fstat and fcntl are defined under their own names: with 64-bit offsets the headers would
 // rename them to fstat64 and fcntl64 (one ABI on 64-bit Linux; both are defined below).
 #undef _FILE_OFFSET_BITS
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
@@ -11,6 +12,7 @@
 
 #include <climits>
 #include <cstdarg>
+#include <cstdio>
 #include <vector>
 
 #include "shim/fd_ops.h"
@@ -28,10 +30,14 @@ int NoteDup(int fd, int copy) {
   return copy;
 }
 
-// The shim's own descriptors do not exist for the program (shim/protected_fds.h).
+// The shim's own descriptors do not exist for the program (shim/protected_fds.h). Quietly
+// in a forked child: closing every descriptor before exec is what children do (CPython's
+// subprocess with close_fds), and the copies there are close-on-exec anyway.
 int RefuseOwn(int fd, const char* call, int error) {
-  NETSHIM_LOG(kWarn, "{}({}): the program reached one of netshim's own descriptors; refused", call,
-              fd);
+  if (!InForkedChild()) {
+    NETSHIM_LOG(kWarn, "{}({}): the program reached one of netshim's own descriptors; refused",
+                call, fd);
+  }
   return -error;
 }
 
@@ -66,6 +72,17 @@ int Fstat(int fd, struct stat* st) {
   if (!StackSocket(fd)) return real::fstat(fd, st);
   CallResult result;
   return result(FstatSocket(fd, st));
+}
+
+using FdopenFn = FILE* (*)(int, const char*);
+
+FILE* RealFdopen(int fd, const char* mode) {
+  static FdopenFn real_fdopen = reinterpret_cast<FdopenFn>(dlsym(RTLD_NEXT, "fdopen"));
+  if (real_fdopen == nullptr) {
+    errno = ENOSYS;
+    return nullptr;
+  }
+  return real_fdopen(fd, mode);
 }
 
 }  // namespace
@@ -169,10 +186,34 @@ int ioctl(int fd, unsigned long request, ...) noexcept {
 
 int fstat(int fd, struct stat* st) noexcept { return netshim::shim::Fstat(fd, st); }
 
+// A stack socket's stream goes through the shim (fd_ops.h, OpenSocketStream); any other fd
+// is the C library's.
+FILE* fdopen(int fd, const char* mode) noexcept {
+  if (!StackSocket(fd)) return netshim::shim::RealFdopen(fd, mode);
+  FILE* stream = netshim::OpenSocketStream(fd, mode);
+  if (stream != nullptr) {
+    NETSHIM_LOG(kInfo,
+                "fdopen({}): a stack socket; the stream reads and writes through the "
+                "shim, and its fileno() is -1",
+                fd);
+  }
+  return stream;
+}
+
 int fstat64(int fd, struct stat64* st) noexcept {
   // One layout on 64-bit Linux.
   static_assert(sizeof(struct stat) == sizeof(struct stat64));
   return netshim::shim::Fstat(fd, reinterpret_cast<struct stat*>(st));
 }
+
+// vfork(2) is fork(2) here. A vfork child runs in its parent's memory until it execs, and
+// what it may call there (close, close_range, dup2: CPython's subprocess does, on the
+// vfork path, to close the fds it does not pass) would change the parent's descriptor
+// table and close its sockets. fork gives the child its own copy, and the atfork handlers
+// (shim/runtime.cc) make it a forked child that leaves the parent's sockets alone. POSIX
+// allows it (vfork's child may only exec or _exit, which it does the same after fork); the
+// cost is copying the page tables. posix_spawn(3) and system(3) need nothing: glibc's child
+// there calls only internal functions, no interposer, before it execs.
+pid_t vfork() noexcept { return fork(); }
 
 }  // extern "C"

@@ -10,6 +10,8 @@
 #include <string>
 
 #include "absl/base/call_once.h"
+#include "absl/synchronization/mutex.h"
+#include "shim/loopback.h"
 #include "shim/protected_fds.h"
 #include "shim/real_calls.h"
 #include "shim/shim_config.h"
@@ -52,7 +54,34 @@ void WriteStderr(const std::string& text) {
   _exit(status);
 }
 
-void OnForkChild() { g_forked_child.store(true, std::memory_order_release); }
+// fork(2) copies only the calling thread: a lock another thread held at that moment stays
+// held in the child for good. The child's shim touches the descriptor table (every call
+// looks its fd up; close takes it out), so fork waits until no other thread is inside a
+// table operation and keeps them out until it returns (FdTable::QuiesceForFork). The
+// child's close only takes the descriptor out of the table and keeps the parent's socket
+// (FdTable::MarkForkedChild), so no OpenSocket teardown, epoll link or stack lock is
+// reached there; every other call on a parent's socket is refused (RefuseInChild). close(2)
+// also asks the epoll side table (EpollTable::Forget): its lock is held across fork too,
+// taken after the descriptor table is quiet (a thread inside the table may be on its way
+// to it; none holding it enters the table), and the child keeps the sets it forgets
+// rather than unhooking them from the parent's sockets.
+// glibc runs these prepare handlers before it takes its own locks (stdio, malloc), so a
+// thread finishing a table operation can still allocate.
+void OnForkPrepare() {
+  Fds().QuiesceForFork();
+  Epolls().LockForFork();
+}
+void OnForkParent() {
+  Epolls().UnlockAfterFork();
+  Fds().ResumeAfterFork();
+}
+void OnForkChild() {
+  Epolls().MarkForkedChildLocked();
+  Epolls().UnlockAfterFork();
+  Fds().MarkForkedChild();
+  Fds().ResumeAfterFork();
+  g_forked_child.store(true, std::memory_order_release);
+}
 
 // atexit: Linux closes every descriptor of an exiting process and keeps delivering; here
 // the process waits for that (bounded), then shows the counters if asked and stops the
@@ -76,8 +105,14 @@ void OnExit() {
 
 void StartStack() {
   t_starting = true;
+#ifdef NDEBUG
+  // Abseil's lock-order checking costs on every lock (its graph lookups were a tenth of the
+  // shim's own instructions in a release profile); debug builds and the tests keep it.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+#endif
   absl::StatusOr<Config> config = LoadShimConfig(::getenv);
   if (!config.ok()) StopProgram(kExitBadConfig, config.status());
+  SetLoopbackMode(config->loopback);
   SetLogLevel(config->log_level);
   if (config->log_file) {
     if (absl::Status s = SetLogFile(*config->log_file); !s.ok()) StopProgram(kExitBadConfig, s);
@@ -102,7 +137,7 @@ void StartStack() {
   if (!started.ok()) StopProgram(kExitNoStack, started);
   for (int fd : (*stack)->dispatcher()->Descriptors()) OwnFds().Protect(fd);
   g_config = new Config(*std::move(config));
-  pthread_atfork(nullptr, nullptr, OnForkChild);
+  pthread_atfork(OnForkPrepare, OnForkParent, OnForkChild);
   std::atexit(OnExit);
   g_stack.store(stack->release(), std::memory_order_release);
   t_starting = false;

@@ -6,8 +6,12 @@
 #include <fcntl.h>
 #include <linux/sockios.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
 
 #include "gtest/gtest.h"
 #include "tests/unit/shim/fake_socket.h"
@@ -151,6 +155,67 @@ TEST_F(ShimFdOps, ForgetRangeDropsOnlyTheRange) {
   EXPECT_NE(table_.Get(std::min(a, b)), nullptr);
   EXPECT_EQ(table_.Get(std::max(a, b)), nullptr);
   ::close(std::max(a, b));
+}
+
+// A forked child's close, dup2 and close_range take the descriptor out of the table but
+// never close the parent's socket (its teardown would run the parent's close hook).
+TEST_F(ShimFdOps, AForkedChildKeepsTheParentsSockets) {
+  const int fd = Install();
+  const int copy = DupFd(table_, fd);
+  auto other_fake = std::make_shared<FakeSocket>();
+  const int other = InstallSocket(table_, std::make_shared<OpenSocket>(other_fake, false), false);
+  auto third_fake = std::make_shared<FakeSocket>();
+  const int third = InstallSocket(table_, std::make_shared<OpenSocket>(third_fake, false), false);
+  table_.MarkForkedChild();
+  ASSERT_EQ(Dup3Fd(table_, fd, other, 0, /*is_dup2=*/true), other);
+  EXPECT_EQ(other_fake->closes(), 0) << "dup2 over the parent's socket";
+  ASSERT_EQ(CloseFd(table_, fd), 0);
+  ASSERT_EQ(CloseFd(table_, copy), 0);
+  ASSERT_EQ(CloseFd(table_, other), 0);
+  EXPECT_EQ(fake_->closes(), 0) << "close of its last descriptor in the child";
+  ForgetRange(table_, third, third);
+  ::close(third);
+  EXPECT_EQ(third_fake->closes(), 0) << "close_range";
+  EXPECT_EQ(table_.size(), 0u);
+  EXPECT_EQ(table_.kept_in_child(), 5u) << "every reference the child let go of";
+}
+
+// fdopen of a stack socket: a stdio stream whose reads and writes are the descriptor's
+// read(2) and write(2) (here a kernel socketpair: no shim is preloaded in this test).
+TEST(ShimSocketStream, ReadsWritesAndClosesThroughTheDescriptor) {
+  int sv[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+  FILE* stream = OpenSocketStream(sv[0], "r+");
+  ASSERT_NE(stream, nullptr);
+  EXPECT_EQ(::fileno(stream), -1) << "a cookie stream has no descriptor of its own";
+  ASSERT_GT(std::fprintf(stream, "PING %d\r\n", 42), 0);
+  ASSERT_EQ(std::fflush(stream), 0);
+  char buf[64] = {};
+  ASSERT_EQ(::read(sv[1], buf, sizeof(buf)), 9);
+  EXPECT_STREQ(buf, "PING 42\r\n");
+  const char reply[] = "+PONG\r\nrest";
+  ASSERT_EQ(::write(sv[1], reply, std::strlen(reply)), static_cast<ssize_t>(std::strlen(reply)));
+  char line[64] = {};
+  ASSERT_NE(std::fgets(line, sizeof(line), stream), nullptr);
+  EXPECT_STREQ(line, "+PONG\r\n");
+  EXPECT_NE(std::fseek(stream, 0, SEEK_SET), 0) << "a socket does not seek";
+  ASSERT_EQ(::shutdown(sv[1], SHUT_WR), 0);
+  char rest[16] = {};
+  EXPECT_EQ(std::fread(rest, 1, sizeof(rest), stream), 4u);
+  EXPECT_TRUE(std::feof(stream));
+  EXPECT_EQ(std::fclose(stream), 0);
+  EXPECT_EQ(::fcntl(sv[0], F_GETFD), -1) << "fclose closes the descriptor, as for fdopen";
+  ::close(sv[1]);
+}
+
+TEST(ShimSocketStream, ABadModeFails) {
+  int sv[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+  errno = 0;
+  EXPECT_EQ(OpenSocketStream(sv[0], "q"), nullptr);
+  EXPECT_EQ(errno, EINVAL);
+  ::close(sv[0]);
+  ::close(sv[1]);
 }
 
 }  // namespace

@@ -1,6 +1,11 @@
 #include "shim/fd_table.h"
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <chrono>
+#include <csignal>
 #include <thread>
 #include <vector>
 
@@ -145,6 +150,160 @@ TEST(ShimFdTable, ConcurrentLookupsAndChanges) {
   for (auto& t : readers) t.join();
   for (const auto& f : fakes) EXPECT_EQ(f->closes(), 200);
   EXPECT_EQ(table.size(), 0u);
+}
+
+// --- fork ---
+
+using std::chrono::milliseconds;
+
+// Spins (bounded) until `flag` is set; false on timeout.
+bool WaitFlag(const std::atomic<bool>& flag, milliseconds limit = milliseconds(5000)) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!flag.load()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(milliseconds(1));
+  }
+  return true;
+}
+
+TEST(ShimForkGate, CloseWaitsForAThreadInside) {
+  ForkGate gate;
+  std::atomic<bool> inside{false}, leave{false}, closed{false};
+  std::thread t([&] {
+    ForkGate::Section section(gate);
+    inside = true;
+    WaitFlag(leave);
+  });
+  ASSERT_TRUE(WaitFlag(inside));
+  std::thread closer([&] {
+    gate.Close();
+    closed = true;
+  });
+  std::this_thread::sleep_for(milliseconds(50));
+  EXPECT_FALSE(closed.load()) << "Close returned while a thread was inside";
+  leave = true;
+  EXPECT_TRUE(WaitFlag(closed));
+  gate.Open();
+  t.join();
+  closer.join();
+}
+
+TEST(ShimForkGate, EnteringWaitsWhileClosed) {
+  ForkGate gate;
+  gate.Close();
+  std::atomic<bool> entered{false};
+  std::thread t([&] {
+    ForkGate::Section section(gate);
+    entered = true;
+  });
+  std::this_thread::sleep_for(milliseconds(50));
+  EXPECT_FALSE(entered.load()) << "a thread entered while the gate was closed";
+  gate.Open();
+  EXPECT_TRUE(WaitFlag(entered));
+  t.join();
+}
+
+// fork from a signal handler that interrupted a table operation of the same thread.
+TEST(ShimForkGate, TheClosingThreadsOwnSectionIsNotWaitedFor) {
+  ForkGate gate;
+  gate.Enter();
+  gate.Close();  // would never return if it waited for itself
+  gate.Open();
+  gate.Exit();
+}
+
+// A signal handler re-entering on a thread already inside while a fork is pending must get
+// in (the forking thread is waiting for that very thread to leave).
+TEST(ShimForkGate, ReentryDoesNotWait) {
+  ForkGate gate;
+  std::atomic<bool> inside{false}, closing{false}, reentered{false}, closed{false};
+  std::thread t([&] {
+    ForkGate::Section outer(gate);
+    inside = true;
+    WaitFlag(closing);
+    std::this_thread::sleep_for(milliseconds(20));  // Close is spinning on us by now
+    ForkGate::Section inner(gate);
+    reentered = true;
+  });
+  ASSERT_TRUE(WaitFlag(inside));
+  std::thread closer([&] {
+    closing = true;
+    gate.Close();
+    closed = true;
+  });
+  EXPECT_TRUE(WaitFlag(reentered));
+  EXPECT_TRUE(WaitFlag(closed));
+  gate.Open();
+  t.join();
+  closer.join();
+}
+
+// The real thing: threads look up and change the very slots a child uses while the main
+// thread forks, quiescing the table as the shim's atfork handlers do. A child made while
+// a slot was locked would hang on it (and be killed by its alarm).
+TEST(ShimFdTable, ForkWhileOtherThreadsUseTheTable) {
+  FdTable table;
+  auto fake = std::make_shared<FakeSocket>();
+  auto open = MakeOpen(fake);
+  for (int fd = 10; fd < 14; ++fd) table.Set(fd, open);
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 3; ++t) {
+    threads.emplace_back([&, t] {
+      while (!stop.load(std::memory_order_relaxed)) {
+        table.Get(10 + t);
+        table.Set(13, open);
+      }
+    });
+  }
+  constexpr int kForks = 100;
+  int hung = 0;
+  int failed = 0;
+  for (int i = 0; i < kForks && failed == 0; ++i) {
+    table.QuiesceForFork();
+    const pid_t pid = fork();
+    if (pid == 0) {
+      table.MarkForkedChild();
+      table.ResumeAfterFork();
+      alarm(5);
+      for (int fd = 10; fd < 14; ++fd) {
+        if (table.Get(fd) != open) _exit(2);
+        table.Drop(table.Remove(fd));
+      }
+      _exit(table.size() == 0 && fake->closes() == 0 ? 0 : 3);
+    }
+    table.ResumeAfterFork();
+    int status = 0;
+    if (pid < 0 || waitpid(pid, &status, 0) != pid) {
+      ADD_FAILURE() << "fork or waitpid failed";
+      ++failed;
+    } else if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM) {
+      ++hung;
+    } else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+      ADD_FAILURE() << "child " << i << ": status " << status;
+      ++failed;
+    }
+  }
+  stop = true;
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(hung, 0) << "children stuck on a slot locked at fork";
+  EXPECT_EQ(fake->closes(), 0);
+}
+
+TEST(ShimFdTable, DropReleasesExceptInAForkedChild) {
+  FdTable table;
+  auto fake = std::make_shared<FakeSocket>();
+  table.Set(3, MakeOpen(fake));
+  table.Drop(table.Remove(3));
+  EXPECT_EQ(fake->closes(), 1);
+  EXPECT_EQ(table.kept_in_child(), 0u);
+  auto kept = std::make_shared<FakeSocket>();
+  table.Set(4, MakeOpen(kept));
+  table.MarkForkedChild();
+  EXPECT_TRUE(table.forked_child());
+  table.Drop(table.Remove(4));
+  EXPECT_EQ(kept->closes(), 0);
+  EXPECT_EQ(table.kept_in_child(), 1u);
 }
 
 }  // namespace
