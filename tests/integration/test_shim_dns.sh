@@ -23,6 +23,9 @@ NETNS_ETC="/etc/netns/$NS"
 dns_cleanup() {
   local rc=$?
   rm -rf "$NETNS_ETC"
+  # cleanup reads the status from $?; under set -e a failing (exit $rc) would end the trap
+  # before it ran (leaving the namespace and its servers behind).
+  set +e
   (exit $rc)
   cleanup
 }
