@@ -43,6 +43,20 @@ chmod 711 "$WORK"
 OUT="$WORK/out"
 install -d -o nobody -g "$NOBODY_GID" -m 0700 "$OUT"
 
+# The build and source trees may sit where nobody cannot pass (a clone inside a 0700
+# directory, as in CI): the isolated program gets copies of the library and the python
+# client in a directory of $WORK it can read.
+# (Laid out as a build tree, with the launcher beside it, for the run as nobody below.)
+install -d -m 0755 "$WORK/pub" "$WORK/pub/shim" "$WORK/pub/tools"
+cp "$SHIM_LIB" "$WORK/pub/shim/libnetshim.so"
+SHIM_LIB="$WORK/pub/shim/libnetshim.so"
+cp "$ISO_BIN" "$WORK/pub/tools/"
+cp "$SHIM_LAUNCHER" "$WORK/pub/netshim"
+if [[ ${HTTP_GET[1]:-} == *.py ]]; then
+  cp "${HTTP_GET[1]}" "$WORK/pub/"
+  HTTP_GET[1]="$WORK/pub/$(basename "${HTTP_GET[1]}")"
+fi
+
 # Everything the isolated program must read as nobody: the preloaded libraries (the ASan
 # runtime too), the interpreter and client, the resolver's file.
 preload_files=("$SHIM_LIB")
@@ -206,7 +220,7 @@ bad 2 "too long" ip netns exec "$NS" "$ISO_BIN" --tap 0123456789abcdef -- true
 # (EPERM from TUNSETIFF where /dev/net/tun is 0666, else EACCES opening it.)
 bad 1 "cannot create TAP device isotap9 (TUNSETIFF): Operation not permitted; creating one needs CAP_NET_ADMIN\|cannot open /dev/net/tun: Permission denied" \
   ip netns exec "$NS" setpriv --reuid "$NOBODY_UID" --regid "$NOBODY_GID" --clear-groups \
-  env NETSHIM_BUILD="$ISO_BUILD" NETSHIM_LIB="$SHIM_LIB" "$SHIM_LAUNCHER" \
+  env NETSHIM_BUILD="$WORK/pub" NETSHIM_LIB="$SHIM_LIB" "$WORK/pub/netshim" \
   --isolate --tap isotap9 --addr "$STACK_IP/24" -- true
 bad 1 "cannot attach to TAP device lo (TUNSETIFF): Invalid argument" \
   env NETSHIM_BUILD="$ISO_BUILD" NETSHIM_LIB="$SHIM_LIB" ip netns exec "$NS" "$SHIM_LAUNCHER" \
