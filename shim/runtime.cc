@@ -1,5 +1,6 @@
 #include "shim/runtime.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
@@ -10,6 +11,7 @@
 #include <string>
 
 #include "absl/base/call_once.h"
+#include "absl/strings/numbers.h"
 #include "absl/synchronization/mutex.h"
 #include "shim/loopback.h"
 #include "shim/protected_fds.h"
@@ -101,6 +103,23 @@ void OnExit() {
                             stack->stats().FormatTable()));
   }
   stack->Stop();
+}
+
+// NETSHIM_TAP_FD belongs to the stack from the program's first instruction, but the stack
+// adopts it only at the first socket call: a daemon that closes every descriptor on
+// startup (close_range(3, ~0U), or close() over 3..1023 before it opens anything) would
+// close it first and be left without a network. So it is guarded from the moment the
+// library loads; a number that is not an open descriptor is left for the stack's own
+// check (which names the problem when a socket needs it).
+__attribute__((constructor)) void GuardInheritedTap() {
+  const char* value = ::getenv("NETSHIM_TAP_FD");
+  int fd = -1;
+  if (value == nullptr || !absl::SimpleAtoi(value, &fd)) return;
+  const int saved_errno = errno;  // the program's errno is not ours to change
+  if (fd >= 0 && fd < ProtectedFds::kMaxFds && real::fcntl(fd, F_GETFD, 0) >= 0) {
+    OwnFds().Protect(fd);
+  }
+  errno = saved_errno;
 }
 
 void StartStack() {

@@ -3,6 +3,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include "stack/runtime/config.h"
@@ -81,6 +82,8 @@ absl::Status Stack::Start() {
   Dispatcher* d = dispatcher_.get();
   link_->SetDeadlineChangedCallback([d] { d->Wake(); });
   tcp_->SetWakeCallback([d](absl::Time t) { d->WakeIfBefore(t); });
+  // A datagram to ourselves is like a frame arriving: the loop must come and poll.
+  ipv4_->loopback().SetWakeCallback([d] { d->Wake(); });
   return absl::OkStatus();
 }
 
@@ -88,10 +91,18 @@ void Stack::Stop() {
   if (!dispatcher_) return;
   link_->SetDeadlineChangedCallback(nullptr);
   tcp_->SetWakeCallback(nullptr);
+  ipv4_->loopback().SetWakeCallback(nullptr);
   dispatcher_->Stop();
 }
 
-size_t Stack::PollOnce(size_t budget) { return link_->Poll(budget); }
+size_t Stack::PollOnce(size_t budget) {
+  // The link and the loopback queue each get the whole budget, so a flood on one cannot
+  // starve the other (Linux's NAPI: each device polled with its own weight). Reporting the
+  // budget as used when either filled it keeps the dispatcher polling without sleeping.
+  const size_t from_link = link_->Poll(budget);
+  const size_t from_loopback = ipv4_->PollLoopback(budget);
+  return std::min(from_link + from_loopback, budget);
+}
 
 void Stack::RunTimers(absl::Time now) {
   link_->OnTimer(now);

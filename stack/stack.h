@@ -1,4 +1,5 @@
-// One host: a NIC on a link, ARP, IPv4, ICMP and the dispatch thread that drives them.
+// One host: a NIC on a link, ARP, IPv4 (with its loopback device for 127/8 and the own
+// address), ICMP and the dispatch thread that drives them.
 // Tests drive it by hand (PollOnce/RunTimers with a ManualClock and an in-memory link);
 // programs Start() it and let the dispatcher run.
 #pragma once
@@ -57,6 +58,8 @@ class Stack final : public DispatchTarget {
   void Stop();
 
   // DispatchTarget: also called directly by tests that drive the stack without a thread.
+  // PollOnce handles frames from the link and datagrams from the loopback queue, up to
+  // `budget` of each.
   size_t PollOnce(size_t budget = 64) override;
   void RunTimers(absl::Time now) override;
   std::optional<absl::Time> NextDeadline() override;

@@ -24,6 +24,7 @@
 
 #include "fmt/format.h"
 #include "stack/runtime/unique_fd.h"
+#include "tools/cli_args.h"
 
 namespace netshim {
 
@@ -54,30 +55,12 @@ const char kIsolateUsage[] =
 
 namespace {
 
-constexpr uint32_t kMaxId = std::numeric_limits<uint32_t>::max() - 1;  // -1 means "unchanged"
-constexpr size_t kMaxQuoted = 40;
 constexpr size_t kMaxLookupBuffer = 1 << 20;
 constexpr int kMaxGroups = 65536;  // NGROUPS_MAX on Linux
 constexpr const char* kTunPath = "/dev/net/tun";
 constexpr int kFirstProgramFd = 3;  // never stdin, stdout or stderr
 
 absl::Status Invalid(std::string message) { return absl::InvalidArgumentError(std::move(message)); }
-
-bool AllDigits(std::string_view text) {
-  if (text.empty()) return false;
-  for (char c : text) {
-    if (c < '0' || c > '9') return false;
-  }
-  return true;
-}
-
-std::optional<uint64_t> ParseDecimal(std::string_view text) {
-  if (!AllDigits(text) || text.size() > 19) return std::nullopt;
-  uint64_t value = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
-  return value;
-}
 
 absl::StatusOr<int> ParseBounded(std::string_view flag, std::string_view text, int min, int max) {
   const std::optional<uint64_t> value = ParseDecimal(text);
@@ -135,53 +118,10 @@ absl::Status ApplyFlag(std::string_view flag, Flag kind, std::string_view value,
 }
 
 }  // namespace
-
-std::string QuoteArg(std::string_view text) {
-  std::string out = "'";
-  for (size_t i = 0; i < text.size(); ++i) {
-    if (i == kMaxQuoted) {
-      out += "...";
-      break;
-    }
-    const auto c = static_cast<unsigned char>(text[i]);
-    if (c < 0x20 || c == 0x7f || c == '\'' || c == '\\') {
-      out += fmt::format("\\x{:02x}", c);
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out + "'";
-}
-
 absl::Status ValidateTapName(std::string_view name) {
-  constexpr size_t kMaxName = IFNAMSIZ - 1;  // include/uapi/linux/if.h: IFNAMSIZ with the NUL
   if (name.empty()) return Invalid("--tap needs a device name");
-  if (name.size() > kMaxName) {
-    return Invalid(fmt::format("--tap {} is too long ({} characters, at most {})", QuoteArg(name),
-                               name.size(), kMaxName));
-  }
-  if (name == "." || name == "..") {
-    return Invalid(fmt::format("--tap {} is not a valid interface name", QuoteArg(name)));
-  }
-  for (char c : name) {
-    const auto u = static_cast<unsigned char>(c);
-    if (c == '/' || c == ':' || c == '%' || u <= 0x20 || u == 0x7f) {
-      return Invalid(fmt::format(
-          "--tap {} may not contain '/', ':', '%', whitespace or control bytes", QuoteArg(name)));
-    }
-  }
-  return absl::OkStatus();
+  return ValidateInterfaceName(name, "--tap");
 }
-
-absl::StatusOr<uid_t> ParseId(std::string_view text) {
-  if (!AllDigits(text)) return Invalid(fmt::format("{} is not a number", QuoteArg(text)));
-  const std::optional<uint64_t> value = ParseDecimal(text);
-  if (!value || *value > kMaxId) {
-    return Invalid(fmt::format("{} is out of range (0..{})", QuoteArg(text), kMaxId));
-  }
-  return static_cast<uid_t>(*value);
-}
-
 absl::StatusOr<IsolateOptions> ParseIsolateArgs(const std::vector<std::string_view>& args) {
   IsolateOptions options;
   std::map<Flag, bool> seen;
@@ -307,7 +247,7 @@ absl::StatusOr<TargetUser> ResolveTargetUser(std::string_view user, const UserDa
       return Invalid(
           fmt::format("--user {}: no such user (expected a user name or a uid)", QuoteArg(user)));
     }
-    absl::StatusOr<uid_t> uid = ParseId(user);
+    absl::StatusOr<uid_t> uid = ParseNumericId(user);
     if (!uid.ok())
       return Invalid(fmt::format("--user uid {}", std::string(uid.status().message())));
     entry = db.ByUid(*uid);
@@ -365,13 +305,6 @@ std::vector<std::string> ProgramEnvironment(const std::vector<std::string>& env,
 // --- The steps.
 
 namespace {
-
-ifreq InterfaceRequest(std::string_view name) {
-  ifreq ifr{};
-  std::memcpy(ifr.ifr_name, name.data(), std::min(name.size(), sizeof(ifr.ifr_name) - 1));
-  return ifr;
-}
-
 // "<what>: <strerror>[; <hint>]".
 absl::Status Errno(std::string_view what, int err, std::string_view hint = {}) {
   std::string message = fmt::format("{}: {}", what, std::strerror(err));

@@ -31,6 +31,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "tools/cli_args.h"
 
 namespace netshim {
 
@@ -62,13 +63,8 @@ extern const char kIsolateUsage[];
 // "netshim-isolate: " prefix. Never touches the system.
 absl::StatusOr<IsolateOptions> ParseIsolateArgs(const std::vector<std::string_view>& args);
 
-// A name the kernel accepts for a TAP as is: 1..15 bytes, not "." or "..", no '/', ':',
-// '%', whitespace or control bytes (Linux: net/core/dev.c dev_valid_name(); '%' would make
-// TUNSETIFF pick a name from a template).
+// --tap's value: a name the kernel accepts (ValidateInterfaceName).
 absl::Status ValidateTapName(std::string_view name);
-
-// A decimal uid/gid: digits only, 0..4294967294 ((uid_t)-1 means "unchanged" to setresuid).
-absl::StatusOr<uid_t> ParseId(std::string_view text);
 
 // One passwd entry, as far as a privilege drop needs it.
 struct UserEntry {
@@ -118,9 +114,6 @@ std::vector<std::string> SplitPreload(std::string_view list);
 // NETSHIM_TAP_FD=`tap_fd`, and with `preload` in front of any LD_PRELOAD already there.
 std::vector<std::string> ProgramEnvironment(const std::vector<std::string>& env, int tap_fd,
                                             std::string_view preload);
-
-// A user-supplied string for a message: one line (control bytes escaped), bounded.
-std::string QuoteArg(std::string_view text);
 
 // --- The steps (they touch the system; exercised by tests/integration/test_shim_isolate.sh).
 // Errors are one line naming what failed, with strerror.

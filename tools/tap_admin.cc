@@ -21,6 +21,7 @@
 
 #include "fmt/format.h"
 #include "stack/runtime/unique_fd.h"
+#include "tools/cli_args.h"
 
 namespace netshim {
 
@@ -48,47 +49,9 @@ const char kTapUsage[] =
 
 namespace {
 
-constexpr uint32_t kMaxId = std::numeric_limits<uint32_t>::max() - 1;  // (uid_t)-1: "none"
 constexpr size_t kMaxLookupBuffer = 1 << 20;  // getpwnam_r/getgrnam_r: grow to 1 MiB at most
-constexpr size_t kMaxQuoted = 40;             // echo at most this much of a bad argument
 
 absl::Status Invalid(const std::string& message) { return absl::InvalidArgumentError(message); }
-
-// A user-supplied string for an error message: one line whatever it holds (control bytes
-// escaped) and bounded in length, so hostile input cannot forge or flood the output.
-std::string Quote(std::string_view text) {
-  std::string out = "'";
-  for (size_t i = 0; i < text.size(); ++i) {
-    if (i == kMaxQuoted) {
-      out += "...";
-      break;
-    }
-    const auto c = static_cast<unsigned char>(text[i]);
-    if (c < 0x20 || c == 0x7f || c == '\'' || c == '\\') {
-      out += fmt::format("\\x{:02x}", c);
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out + "'";
-}
-
-bool AllDigits(std::string_view text) {
-  if (text.empty()) return false;
-  for (char c : text) {
-    if (c < '0' || c > '9') return false;
-  }
-  return true;
-}
-
-// Decimal digits only (no sign, space or base prefix) into a uint64; nullopt on overflow.
-std::optional<uint64_t> ParseDecimal(std::string_view text) {
-  uint64_t value = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
-  return value;
-}
-
 enum class Flag { kUser, kGroup, kBridge, kMtu, kUp };
 
 const std::map<std::string_view, Flag> kFlags = {
@@ -103,7 +66,7 @@ absl::Status ApplyFlag(std::string_view flag, Flag kind, std::string_view value,
     if (slot) return Invalid(fmt::format("{} given twice", flag));
     if (value.empty()) return Invalid(fmt::format("{} needs a non-empty value", flag));
     if (value.find('\0') != std::string_view::npos) {
-      return Invalid(fmt::format("{} {} contains a NUL byte", flag, Quote(value)));
+      return Invalid(fmt::format("{} {} contains a NUL byte", flag, QuoteArg(value)));
     }
     slot = std::string(value);
     return absl::OkStatus();
@@ -135,52 +98,16 @@ absl::Status ApplyFlag(std::string_view flag, Flag kind, std::string_view value,
 bool AnyAddFlag(const TapOptions& o) { return o.user || o.group || o.bridge || o.mtu || o.up; }
 
 }  // namespace
-
-absl::Status ValidateInterfaceName(std::string_view name, std::string_view what) {
-  // Linux: include/uapi/linux/if.h IFNAMSIZ 16, with the terminating NUL.
-  constexpr size_t kMaxName = IFNAMSIZ - 1;
-  if (name.empty()) return Invalid(fmt::format("{} must not be empty", what));
-  if (name.size() > kMaxName) {
-    return Invalid(fmt::format("{} {} is too long ({} characters, at most {})", what, Quote(name),
-                               name.size(), kMaxName));
-  }
-  if (name == "." || name == "..") {
-    return Invalid(fmt::format("{} {} is not a valid interface name", what, Quote(name)));
-  }
-  for (char c : name) {
-    // dev_valid_name() rejects '/', ':' and isspace(); NUL would silently cut the name short.
-    if (c == '/' || c == ':' || c == ' ' || (c >= '\t' && c <= '\r') || c == '\0') {
-      return Invalid(fmt::format("{} {} may not contain '/', ':', whitespace or control bytes",
-                                 what, Quote(name)));
-    }
-    if (c == '%') {
-      return Invalid(fmt::format("{} {} may not contain '%' (the kernel would pick the name)", what,
-                                 Quote(name)));
-    }
-  }
-  return absl::OkStatus();
-}
-
 absl::StatusOr<int> ParseMtu(std::string_view text) {
   if (text.empty()) return Invalid("--mtu needs a number");
-  if (!AllDigits(text)) return Invalid(fmt::format("--mtu {} is not a number", Quote(text)));
+  if (!AllDigits(text)) return Invalid(fmt::format("--mtu {} is not a number", QuoteArg(text)));
   const std::optional<uint64_t> value = ParseDecimal(text);
   if (!value || *value < kTapMinMtu || *value > kTapMaxMtu) {
     return Invalid(
-        fmt::format("--mtu {} is out of range ({}..{})", Quote(text), kTapMinMtu, kTapMaxMtu));
+        fmt::format("--mtu {} is out of range ({}..{})", QuoteArg(text), kTapMinMtu, kTapMaxMtu));
   }
   return static_cast<int>(*value);
 }
-
-absl::StatusOr<uint32_t> ParseNumericId(std::string_view text) {
-  if (!AllDigits(text)) return Invalid(fmt::format("{} is not a number", Quote(text)));
-  const std::optional<uint64_t> value = ParseDecimal(text);
-  if (!value || *value > kMaxId) {
-    return Invalid(fmt::format("{} is out of range (0..{})", Quote(text), kMaxId));
-  }
-  return static_cast<uint32_t>(*value);
-}
-
 absl::StatusOr<TapOptions> ParseTapArgs(const std::vector<std::string_view>& args) {
   TapOptions options;
   std::vector<std::string_view> positional;
@@ -199,7 +126,7 @@ absl::StatusOr<TapOptions> ParseTapArgs(const std::vector<std::string_view>& arg
     const std::string_view flag = arg.substr(0, eq);
     const auto it = kFlags.find(flag);
     if (it == kFlags.end()) {
-      return Invalid(fmt::format("unknown flag {} (see --help)", Quote(flag)));
+      return Invalid(fmt::format("unknown flag {} (see --help)", QuoteArg(flag)));
     }
     if (first_flag.empty()) first_flag = it->first;
     std::string_view value;
@@ -223,13 +150,13 @@ absl::StatusOr<TapOptions> ParseTapArgs(const std::vector<std::string_view>& arg
     options.command = TapCommand::kDel;
   } else {
     return Invalid(
-        fmt::format("unknown command {} (expected add or del; see --help)", Quote(command)));
+        fmt::format("unknown command {} (expected add or del; see --help)", QuoteArg(command)));
   }
   if (positional.size() < 2) return Invalid(fmt::format("{} needs a device NAME", command));
   if (positional.size() > 2) {
-    return Invalid(fmt::format("unexpected argument {} (see --help)", Quote(positional[2])));
+    return Invalid(fmt::format("unexpected argument {} (see --help)", QuoteArg(positional[2])));
   }
-  if (absl::Status s = ValidateInterfaceName(positional[1]); !s.ok()) return s;
+  if (absl::Status s = ValidateInterfaceName(positional[1], "NAME"); !s.ok()) return s;
   options.name = std::string(positional[1]);
 
   if (options.command == TapCommand::kDel && AnyAddFlag(options)) {
@@ -264,7 +191,7 @@ absl::StatusOr<std::optional<uint32_t>> LookupId(std::string_view kind, std::str
       return std::optional<uint32_t>();
     }
     return absl::UnavailableError(
-        fmt::format("cannot look up {} {}: {}", kind, Quote(name), std::strerror(rc)));
+        fmt::format("cannot look up {} {}: {}", kind, QuoteArg(name), std::strerror(rc)));
   }
 }
 
@@ -274,12 +201,12 @@ absl::StatusOr<uint32_t> ResolveId(std::string_view kind, std::string_view text,
                                    GetId get_id) {
   if (text.empty()) return Invalid(fmt::format("empty {} name", kind));
   if (text.find('\0') != std::string_view::npos) {
-    return Invalid(fmt::format("{} {} contains a NUL byte", kind, Quote(text)));
+    return Invalid(fmt::format("{} {} contains a NUL byte", kind, QuoteArg(text)));
   }
   absl::StatusOr<std::optional<uint32_t>> found = LookupId<Entry>(kind, text, lookup, get_id);
   if (!found.ok()) return found.status();
   if (found->has_value()) return **found;
-  if (!AllDigits(text)) return Invalid(fmt::format("unknown {} {}", kind, Quote(text)));
+  if (!AllDigits(text)) return Invalid(fmt::format("unknown {} {}", kind, QuoteArg(text)));
   absl::StatusOr<uint32_t> id = ParseNumericId(text);
   if (!id.ok()) return Invalid(fmt::format("{} {}", kind, std::string(id.status().message())));
   return *id;
@@ -388,14 +315,6 @@ absl::Status DeviceError(std::string_view name, std::string_view what, int err,
       return absl::UnknownError(message);
   }
 }
-
-ifreq InterfaceRequest(std::string_view name) {
-  ifreq ifr{};
-  // The name is validated (< IFNAMSIZ, no NUL), so it fits with its terminator.
-  std::memcpy(ifr.ifr_name, name.data(), std::min(name.size(), sizeof(ifr.ifr_name) - 1));
-  return ifr;
-}
-
 absl::StatusOr<int> OpenTun(std::string_view name, std::string_view what) {
   const int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
   if (fd < 0) {

@@ -16,6 +16,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "tools/cli_args.h"
 
 namespace netshim {
 
@@ -44,17 +45,8 @@ extern const char kTapUsage[];
 // without the "netshim-tap: " prefix. Never touches the system.
 absl::StatusOr<TapOptions> ParseTapArgs(const std::vector<std::string_view>& args);
 
-// A name the kernel would accept as is for a new interface: 1..15 bytes (IFNAMSIZ - 1), not
-// "." or "..", no '/', ':', whitespace or NUL (Linux: net/core/dev.c, dev_valid_name()), and
-// no '%' (the kernel would treat it as a template such as "tap%d" and pick another name).
-// `what` names the argument in the message ("NAME", "--bridge").
-absl::Status ValidateInterfaceName(std::string_view name, std::string_view what = "NAME");
-
 // Decimal MTU in kTapMinMtu..kTapMaxMtu.
 absl::StatusOr<int> ParseMtu(std::string_view text);
-
-// A uid/gid in decimal: 0..4294967294 ((uid_t)-1 means "no owner" to the kernel).
-absl::StatusOr<uint32_t> ParseNumericId(std::string_view text);
 
 // A user name (getpwnam_r) or, failing that, a numeric uid; likewise for groups.
 absl::StatusOr<uid_t> ResolveUser(std::string_view user);

@@ -1,6 +1,7 @@
 #include "stack/net/ipv4_layer.h"
 
 #include <cerrno>
+#include <cstring>
 
 #include "absl/random/random.h"
 #include "stack/net/icmp.h"
@@ -17,6 +18,7 @@ Ipv4Layer::Ipv4Layer(Nic& nic, Arp& arp, BufferPool& pool, const Clock& clock, I
       stats_(stats),
       // A random start keeps IDs from colliding with an earlier run's still-queued fragments.
       next_id_(absl::Uniform<uint16_t>(absl::BitGen())),
+      loopback_(stats),
       reassembler_(reassembly_limits, stats) {}
 
 void Ipv4Layer::Receive(PacketBuffer packet, const EthernetHeader& eth) {
@@ -42,6 +44,12 @@ void Ipv4Layer::Receive(PacketBuffer packet, const EthernetHeader& eth) {
   // broadcast, loopback, or our own address arriving from the wire.
   if (ip.src.IsMulticast() || nic_.IsBroadcast(ip.src) || ip.src.IsLoopback() ||
       nic_.IsOurAddress(ip.src)) {
+    stats_.InAddrErrors.Inc();
+    return;
+  }
+  // Linux ip_route_input_slow: a loopback destination from the wire is a martian too
+  // (net.ipv4.conf.*.route_localnet = 0); only the loopback queue delivers to 127/8.
+  if (ip.dst.IsLoopback()) {
     stats_.InAddrErrors.Inc();
     return;
   }
@@ -81,6 +89,25 @@ void Ipv4Layer::Receive(PacketBuffer packet, const EthernetHeader& eth) {
   DeliverLocal(std::move(dgram));
 }
 
+// Linux ip_rcv for a skb from loopback_xmit: the datagram was built by SendLoopback, so
+// only the header is parsed again (for the same InboundDatagram a frame from the link
+// gives), with no martian checks: 127/8 and our own source are what loopback carries.
+void Ipv4Layer::ReceiveLoopback(PacketBuffer packet) {
+  stats_.InReceives.Inc();
+  Ipv4Header ip;
+  if (Ipv4Header::Parse(packet.span(), &ip) != Ipv4ParseError::kOk) {
+    stats_.InHdrErrors.Inc();  // cannot happen: SendLoopback wrote it
+    return;
+  }
+  InboundDatagram dgram{ip, packet.Slice(0, ip.header_length),
+                        packet.Slice(ip.header_length, ip.payload_length()), false};
+  DeliverLocal(std::move(dgram));
+}
+
+size_t Ipv4Layer::PollLoopback(size_t budget) {
+  return loopback_.Drain(budget, [this](PacketBuffer p) { ReceiveLoopback(std::move(p)); });
+}
+
 void Ipv4Layer::DeliverLocal(InboundDatagram dgram) {
   TransportProtocol* handler = transports_[dgram.ip.protocol];
   if (handler == nullptr) {
@@ -112,6 +139,35 @@ std::optional<RouteResult> Ipv4Layer::LookupRoute(Ipv4Address dst) const {
   return routes_.Lookup(dst);
 }
 
+Ipv4Address Ipv4Layer::SourceAddressFor(Ipv4Address dst) const {
+  return dst.IsLoopback() ? Ipv4Address::FromOctets(127, 0, 0, 1) : nic_.address().address;
+}
+
+int Ipv4Layer::CheckRoute(Ipv4Address src, Ipv4Address dst) const {
+  if (nic_.IsOurAddress(dst)) return 0;  // the local table: through `lo`
+  if (!LookupRoute(dst)) return ENETUNREACH;
+  // __mkroute_output: "ipv4_is_loopback(fl4->saddr) && !(dev_out->flags & IFF_LOOPBACK)".
+  return src.IsLoopback() ? EINVAL : 0;
+}
+
+uint32_t Ipv4Layer::MtuFor(Ipv4Address dst) const {
+  return nic_.IsOurAddress(dst) ? LoopbackDelivery::kMtu : nic_.mtu();
+}
+
+Ipv4Header Ipv4Layer::MakeHeader(Ipv4Address src, Ipv4Address dst, uint8_t protocol, size_t total,
+                                 const Ipv4SendOptions& options) {
+  Ipv4Header h;
+  h.tos = options.tos;
+  h.total_length = static_cast<uint16_t>(total);
+  h.id = next_id_.fetch_add(1, std::memory_order_relaxed);
+  h.dont_fragment = options.dont_fragment;
+  h.ttl = options.ttl;
+  h.protocol = protocol;
+  h.src = src.IsAny() ? SourceAddressFor(dst) : src;
+  h.dst = dst;
+  return h;
+}
+
 int Ipv4Layer::Send(Ipv4Address src, Ipv4Address dst, uint8_t protocol, TxFrame segment,
                     const Ipv4SendOptions& options) {
   stats_.OutRequests.Inc();
@@ -120,6 +176,10 @@ int Ipv4Layer::Send(Ipv4Address src, Ipv4Address dst, uint8_t protocol, TxFrame 
     stats_.OutDiscards.Inc();
     return EMSGSIZE;
   }
+  if (nic_.IsOurAddress(dst)) {
+    return SendLoopback(MakeHeader(src, dst, protocol, total, options), segment);
+  }
+  if (src.IsLoopback()) return EINVAL;  // as CheckRoute: 127/8 never leaves by the link
   Ipv4Address next_hop = dst;
   if (!nic_.IsBroadcast(dst) && !dst.IsMulticast()) {
     auto route = LookupRoute(dst);
@@ -129,15 +189,7 @@ int Ipv4Layer::Send(Ipv4Address src, Ipv4Address dst, uint8_t protocol, TxFrame 
     }
     next_hop = route->next_hop;
   }
-  Ipv4Header h;
-  h.tos = options.tos;
-  h.total_length = static_cast<uint16_t>(total);
-  h.id = next_id_.fetch_add(1, std::memory_order_relaxed);
-  h.dont_fragment = options.dont_fragment;
-  h.ttl = options.ttl;
-  h.protocol = protocol;
-  h.src = src.IsAny() ? nic_.address().address : src;
-  h.dst = dst;
+  const Ipv4Header h = MakeHeader(src, dst, protocol, total, options);
 
   // A GSO frame is longer than the MTU on purpose: the link cuts it into segments that fit
   // (each with this header, its length and checksum fixed up), never into fragments.
@@ -155,6 +207,31 @@ int Ipv4Layer::Send(Ipv4Address src, Ipv4Address dst, uint8_t protocol, TxFrame 
     return EMSGSIZE;
   }
   return SendFragmented(h, next_hop, std::move(segment));
+}
+
+// Linux loopback_xmit: the datagram goes whole (lo's MTU is 64 KiB and it takes GSO frames
+// as they are, so nothing is fragmented or segmented) into the queue the dispatch thread
+// drains. One contiguous copy: the receiver parses it like a frame from the link, and the
+// sender keeps its buffers (TCP's send queue, for retransmission) to itself.
+int Ipv4Layer::SendLoopback(const Ipv4Header& header, const TxFrame& segment) {
+  const size_t total = header.total_length;
+  PacketBuffer packet = total <= pool_.block_size() ? pool_.Allocate(0) : PacketBuffer::Heap(total);
+  if (!packet) {
+    stats_.OutDiscards.Inc();
+    return ENOBUFS;
+  }
+  header.Write({packet.Append(kIpv4MinHeaderSize), kIpv4MinHeaderSize});
+  auto append = [&packet](const PacketBuffer& b) {
+    if (!b.empty()) std::memcpy(packet.Append(b.size()), b.data(), b.size());
+  };
+  append(segment.head);
+  for (const PacketBuffer& p : segment.payload) append(p);
+  // loopback_xmit marks every skb CHECKSUM_UNNECESSARY: the bytes never left memory. That
+  // also covers a transport checksum left partial for an offloading link to finish
+  // (TxOffload::needs_checksum): no device finishes it here, and nobody needs it finished.
+  packet.MarkChecksumTrusted();
+  loopback_.Enqueue(std::move(packet));  // a full queue drops it, counted, as netif_rx does
+  return 0;
 }
 
 // RFC 791 3.2 "Fragmentation": every fragment but the last carries a multiple of 8 bytes.

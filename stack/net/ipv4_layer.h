@@ -1,6 +1,8 @@
 // IPv4 for a host (RFC 791, RFC 1122 3.2.1): validates and delivers what is addressed to
 // us, reassembles fragments, and sends datagrams: route lookup, header, fragmentation when a
-// datagram exceeds the MTU, and next-hop resolution through ARP.
+// datagram exceeds the MTU, and next-hop resolution through ARP. Datagrams to a local
+// address (127.0.0.0/8 or the interface's own) go through the loopback device instead, as
+// Linux routes them to `lo`: queued, then delivered to ourselves by the dispatch thread.
 #pragma once
 
 #include <array>
@@ -13,6 +15,7 @@
 #include "stack/buffer/buffer_pool.h"
 #include "stack/net/arp.h"
 #include "stack/net/ipv4_reassembler.h"
+#include "stack/net/loopback_delivery.h"
 #include "stack/net/nic.h"
 #include "stack/net/route_table.h"
 #include "stack/net/transport_protocol.h"
@@ -44,14 +47,34 @@ class Ipv4Layer final : public FrameReceiver {
   void Receive(PacketBuffer packet, const EthernetHeader& eth) override;
 
   // Sends `segment` (the transport header and payload; its head buffer needs
-  // Nic::kHeadroom of headroom) from `src` (Any: the interface address) to `dst`.
-  // Safe from any thread. Returns 0, or the errno a socket would report:
-  // ENETUNREACH (no route), EMSGSIZE (too big with DF set, or over 65535 bytes),
-  // ENOBUFS (no buffer for a fragment header).
+  // Nic::kHeadroom of headroom) from `src` (Any: SourceAddressFor(dst)) to `dst`.
+  // Safe from any thread, with any socket lock held: a datagram to a local address is only
+  // queued. Returns 0, or the errno a socket would report: ENETUNREACH (no route), EINVAL
+  // (a loopback source towards the link), EMSGSIZE (too big with DF set, or over 65535
+  // bytes), ENOBUFS (no buffer for a fragment header or the loopback copy).
   int Send(Ipv4Address src, Ipv4Address dst, uint8_t protocol, TxFrame segment,
            const Ipv4SendOptions& options = {});
 
-  // Routes: longest prefix match; the interface's subnet is on-link.
+  // The source a datagram to `dst` gets when the socket has not chosen one: 127.0.0.1 for
+  // 127.0.0.0/8 (Linux's lo route has "src 127.0.0.1"), else the interface address (for
+  // our own address too: its local route has it as source).
+  Ipv4Address SourceAddressFor(Ipv4Address dst) const;
+  // The route check of connect() (Linux ip_route_connect / __mkroute_output) for a unicast
+  // `dst` from `src` (Any: not chosen yet): 0, ENETUNREACH when no route leads there, or
+  // EINVAL for a loopback source towards a destination that is not local.
+  int CheckRoute(Ipv4Address src, Ipv4Address dst) const ABSL_LOCKS_EXCLUDED(mu_);
+  // The MTU of the device a datagram to `dst` leaves by: LoopbackDelivery::kMtu for a local
+  // destination, else the link's.
+  uint32_t MtuFor(Ipv4Address dst) const;
+
+  // Dispatch thread: delivers up to `budget` datagrams waiting in the loopback queue to our
+  // own transports; returns how many.
+  size_t PollLoopback(size_t budget);
+  LoopbackDelivery& loopback() { return loopback_; }
+
+  // Routes: longest prefix match; the interface's subnet is on-link. These are the link's
+  // routes only: local destinations (Nic::IsOurAddress) never reach them, as Linux's local
+  // table is consulted before the main one.
   void AddRoute(const Route& route) ABSL_LOCKS_EXCLUDED(mu_);
   std::optional<RouteResult> LookupRoute(Ipv4Address dst) const ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -66,6 +89,10 @@ class Ipv4Layer final : public FrameReceiver {
 
  private:
   void DeliverLocal(InboundDatagram datagram);
+  Ipv4Header MakeHeader(Ipv4Address src, Ipv4Address dst, uint8_t protocol, size_t total,
+                        const Ipv4SendOptions& options);
+  int SendLoopback(const Ipv4Header& header, const TxFrame& segment);
+  void ReceiveLoopback(PacketBuffer packet);
   int SendFragmented(const Ipv4Header& header, Ipv4Address next_hop, TxFrame segment);
   MacAddress BroadcastMacFor(Ipv4Address dst) const;
   void Transmit(Ipv4Address dst, Ipv4Address next_hop, TxFrame frame);
@@ -78,6 +105,7 @@ class Ipv4Layer final : public FrameReceiver {
   Icmp* icmp_ = nullptr;
   std::array<TransportProtocol*, 256> transports_{};
   std::atomic<uint16_t> next_id_;
+  LoopbackDelivery loopback_;
 
   mutable absl::Mutex mu_;
   RouteTable routes_ ABSL_GUARDED_BY(mu_);

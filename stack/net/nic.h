@@ -49,7 +49,11 @@ class Nic final : public FrameSink {
   const LinkOffloads& offloads() const { return offloads_; }
   LinkEndpoint* link() const { return link_; }
 
-  bool IsOurAddress(Ipv4Address a) const { return a == address_.address; }
+  // A local address of this host (Linux inet_addr_type() == RTN_LOCAL): the interface's, or
+  // any of 127.0.0.0/8, which Linux's local table puts on `lo` ("local 127.0.0.0/8 dev lo").
+  // Datagrams to these are delivered through the loopback queue, never onto the link; the
+  // IPv4 layer drops wire datagrams naming 127/8 before asking (martians).
+  bool IsOurAddress(Ipv4Address a) const { return a == address_.address || a.IsLoopback(); }
   // Limited broadcast or this subnet's directed broadcast (RFC 1122 3.3.6).
   bool IsBroadcast(Ipv4Address a) const {
     return a.IsLimitedBroadcast() ||

@@ -43,13 +43,15 @@ NETSHIM_COUNTER_GROUP(LinkStats, NETSHIM_LINK_COUNTERS)
       X(ResolutionFailures) X(UnresolvedDiscards) X(AddressConflicts)
 NETSHIM_COUNTER_GROUP(ArpStats, NETSHIM_ARP_COUNTERS)
 
-// RFC 4293 / /proc/net/snmp "Ip:" names.
+// RFC 4293 / /proc/net/snmp "Ip:" names; then the loopback device's own (Linux keeps them as
+// `ip -s link show lo` counters): datagrams queued to ourselves, their bytes, and those dropped
+// because the queue was full (lo's rx_dropped, netdev_max_backlog).
 #define NETSHIM_IP_COUNTERS(X)                                                                    \
   X(InReceives)                                                                                   \
   X(InHdrErrors) X(InCsumErrors) X(InAddrErrors) X(InUnknownProtos) X(InTruncatedPkts)            \
       X(InDiscards) X(InDelivers) X(OutRequests) X(OutDiscards) X(OutNoRoutes) X(ReasmTimeout)    \
           X(ReasmReqds) X(ReasmOKs) X(ReasmFails) X(ReasmOverlaps) X(ReasmMemoryDrops) X(FragOKs) \
-              X(FragFails) X(FragCreates)
+              X(FragFails) X(FragCreates) X(LoopbackPackets) X(LoopbackBytes) X(LoopbackDrops)
 NETSHIM_COUNTER_GROUP(IpStats, NETSHIM_IP_COUNTERS)
 
 // /proc/net/snmp "Icmp:" names.

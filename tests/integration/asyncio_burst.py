@@ -21,13 +21,7 @@ import socket
 import sys
 import time
 
-
-async def handle(reader, writer):
-    while chunk := await reader.read(65536):
-        writer.write(chunk)
-        await writer.drain()
-    writer.close()
-    await writer.wait_closed()
+from asyncio_echo import handle  # the same echo, once the connections are accepted
 
 
 async def serve(host, port, backlog, go_file):

@@ -128,13 +128,25 @@ shim_run() {
 }
 
 # shim_bg <log> [launcher flags...] -- <program...>: the same in the background; sets
-# SHIM_PID (the program's pid: ip netns exec and the launcher both exec).
+# SHIM_PID (the program's pid: ip netns exec and the launcher both exec). SHIM_TAP and
+# SHIM_IP put it on another TAP and address (a second stack: test_shim_bridge.sh).
 shim_bg() {
   local log=$1; shift
-  NETSHIM_LIB="$SHIM_LIB" ip netns exec "$NS" "$SHIM_LAUNCHER" --tap "$TAP" \
-    --addr "$STACK_IP/24" --gw "$KERNEL_IP" "$@" >"$log" 2>&1 &
+  NETSHIM_LIB="$SHIM_LIB" ip netns exec "$NS" "$SHIM_LAUNCHER" --tap "${SHIM_TAP:-$TAP}" \
+    --addr "${SHIM_IP:-$STACK_IP}/24" --gw "$KERNEL_IP" "$@" >"$log" 2>&1 &
   SHIM_PID=$!
   PIDS+=("$SHIM_PID")
+}
+
+# feed <file> <output> <bytes>: prints the file, then ends its output only once <output>
+# holds <bytes> (60 s at most). Piped into `nc -N`, whose peer (nc -l) quits once its input
+# is half-closed: the half-close must wait until the peer's data has all arrived.
+feed() {
+  cat "$1"
+  local deadline=$((SECONDS + 60))
+  while [ "$(stat -c %s "$2" 2>/dev/null || echo 0)" -lt "$3" ]; do
+    [ $SECONDS -lt $deadline ] && sleep 0.05 || break
+  done
 }
 
 # kernel_bg <log> <program...>: a kernel-side program in the namespace, in the background;

@@ -27,33 +27,17 @@ nsx ip link set "$BRIDGE" up
 # i.e. once a stack has opened it.
 
 # shim_bg_b <log> -- <program...>: shim_bg on the second TAP as $IP_B.
-shim_bg_b() {
-  local log=$1; shift
-  NETSHIM_LIB="$SHIM_LIB" ip netns exec "$NS" "$SHIM_LAUNCHER" --tap "$TAP_B" \
-    --addr "$IP_B/24" --gw "$KERNEL_IP" "$@" >"$log" 2>&1 &
-  SHIM_PID=$!
-  PIDS+=("$SHIM_PID")
-}
+shim_bg_b() { SHIM_TAP=$TAP_B SHIM_IP=$IP_B shim_bg "$@"; }
 
 head -c $((3 * 1048576)) /dev/urandom >"$WORK/a.bin"
 head -c $((3 * 1048576 + 4321)) /dev/urandom >"$WORK/b.bin"
 b_size=$(stat -c %s "$WORK/b.bin")
 
-# feed <file> <output>: the file, then the end of input once <output> holds all of b.bin
-# (nc -l quits once its peer's half is closed: see test_shim_nc.sh).
-feed() {
-  cat "$1"
-  local deadline=$((SECONDS + 60))
-  while [ "$(stat -c %s "$2" 2>/dev/null || echo 0)" -lt "$b_size" ]; do
-    [ $SECONDS -lt $deadline ] && sleep 0.05 || break
-  done
-}
-
 log "nc under the shim ($STACK_IP) <-> nc -l under the shim ($IP_B), through the bridge"
 shim_bg_b "$WORK/nc_b.log" -- bash -c "exec nc -n -v -l -N 5000 <'$WORK/b.bin' >'$WORK/b.out'"
 nc_b=$SHIM_PID
 wait_for 10 grep -q "Listening on" "$WORK/nc_b.log"
-feed "$WORK/a.bin" "$WORK/a.out" | shim_run -- nc -N "$IP_B" 5000 >"$WORK/a.out" ||
+feed "$WORK/a.bin" "$WORK/a.out" "$b_size" | shim_run -- nc -N "$IP_B" 5000 >"$WORK/a.out" ||
   fail "nc under the shim exited with $?"
 wait_exit 30 "$nc_b"
 [ "$WAIT_RC" -eq 0 ] || fail "nc -l under the shim exited with $WAIT_RC"

@@ -10,9 +10,10 @@
 #   value passed, O_NONBLOCK); an epoll registration made before connect reports EPOLLOUT
 #   and then EPOLLIN after the handover; a socket bound to 0.0.0.0:P on the stack keeps P;
 #   a server under the shim bound to 127.0.0.1 is reached by a kernel client;
-#   NETSHIM_LOOPBACK=stack hands nothing over: the kernel's 127.0.0.1 service is never
-#   reached, and the program sees the stack's answer (ENETUNREACH while the stack has no
-#   loopback, or its in-process delivery once it has).
+#   NETSHIM_LOOPBACK=stack hands nothing over: the stack delivers 127/8 and its own address
+#   to itself (8 MiB echoed over 127.0.0.1 both ways at once, a wildcard listener reached at
+#   $STACK_IP and 127.0.0.5 with Linux's source addresses, UDP ping-pong, ECONNREFUSED for
+#   closed TCP and UDP ports), and the kernel's 127.0.0.1 service is never reached.
 source "$(dirname "$0")/lib.sh"
 shim_setup
 
@@ -167,22 +168,58 @@ def kernel_client(ip, port, data_path):
     s = socket.create_connection((ip, port), timeout=30)
     say("kernel client echo", "ok" if exchange(s, data) == data else "differs")
 
-def stack_mode():
-    try:
-        l = socket.socket()
-        l.bind(("127.0.0.1", 7006))
-        l.listen(1)
-    except OSError as e:
-        say("stack bind:", name(e.errno))
-        l = None
-    if l is not None:
-        say("stack bind: ok")
+def stack_mode(own_ip, data_path):
+    import threading
+    data = open(data_path, "rb").read()
+    # TCP on 127.0.0.1, both ends in this process: the data both ways at once, echoed.
+    l = socket.socket()
+    l.bind(("127.0.0.1", 7006))
+    l.listen(4)
+    def echo_one():
+        a, peer = l.accept()
+        say("stack accepted from", peer[0])
+        while b := a.recv(65536):
+            a.sendall(b)
+        a.close()
+    t = threading.Thread(target=echo_one)
+    t.start()
+    c = socket.socket()
+    c.settimeout(30)
+    c.connect(("127.0.0.1", 7006))
+    say("stack lo sockname", c.getsockname()[0])
+    got = []
+    r = threading.Thread(target=lambda: got.append(exchange(c, data)))
+    r.start()
+    r.join(60)
+    t.join(60)
+    say("stack lo echo", "ok" if got and sha(got[0]) == sha(data) else "differs")
+    c.close()
+    # A wildcard listener answers on our own address and on any 127/8 address; sources as
+    # Linux picks them (the local route's "src").
+    w = socket.socket()
+    w.bind(("0.0.0.0", 7007))
+    w.listen(4)
+    for dst in (own_ip, "127.0.0.5"):
         c = socket.socket()
         c.settimeout(10)
-        c.connect(("127.0.0.1", 7006))
-        a, _ = l.accept()
-        c.sendall(b"in-process")
-        say("stack echo:", a.recv(100).decode())
+        c.connect((dst, 7007))
+        a, peer = w.accept()
+        c.sendall(b"to " + dst.encode())
+        say("stack", dst, "from", peer[0], "sockname", c.getsockname()[0], "got",
+            a.recv(100).decode())
+        a.close()
+        c.close()
+    # UDP on 127.0.0.1: sendto from an unbound socket, the reply to its source.
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.bind(("127.0.0.1", 7008))
+    v = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    v.settimeout(10)
+    v.sendto(b"ping", ("127.0.0.1", 7008))
+    m, peer = u.recvfrom(100)
+    u.sendto(m + b"-pong", peer)
+    say("stack udp", v.recv(100).decode(), "from", peer[0])
+    # Nothing listens on the stack at 7001 (the kernel's service there is not ours); a
+    # datagram to a closed port comes back as ECONNREFUSED on a connected socket.
     c = socket.socket()
     c.settimeout(10)
     try:
@@ -190,6 +227,13 @@ def stack_mode():
         say("stack connect 7001: ok")
     except OSError as e:
         say("stack connect 7001:", name(e.errno))
+    v.connect(("127.0.0.1", 7009))
+    v.send(b"nobody")
+    try:
+        v.recv(100)
+        say("stack udp closed port: answered")
+    except OSError as e:
+        say("stack udp closed port:", name(e.errno))
 
 def rcvbuf_for(v):
     s = socket.socket()
@@ -208,7 +252,7 @@ elif cmd == "server":
 elif cmd == "kernel-client":
     kernel_client(args[0], int(args[1]), args[2])
 elif cmd == "stack-mode":
-    stack_mode()
+    stack_mode(*args)
 elif cmd == "rcvbuf":
     rcvbuf_for(int(args[0]))
 PY
@@ -290,21 +334,21 @@ clean "$WORK/server.log"
 echo "ok: a listener under the shim on 127.0.0.1 is the kernel's, reached by a kernel client"
 
 log "NETSHIM_LOOPBACK=stack: nothing goes to the kernel"
+head -c $((8 * 1048576 + 77)) /dev/urandom >"$WORK/lo.bin"
 rc=0
-shim_run --loopback stack -- "$SHIM_PYTHON" "$HELPER" stack-mode >"$WORK/stack.log" 2>&1 || rc=$?
+shim_run --loopback stack -- "$SHIM_PYTHON" "$HELPER" stack-mode "$STACK_IP" "$WORK/lo.bin" >"$WORK/stack.log" 2>&1 || rc=$?
 [ $rc -eq 0 ] || { cat "$WORK/stack.log"; fail "the stack-mode program exited with $rc"; }
 clean "$WORK/stack.log"
-if grep -qx "stack bind: ok" "$WORK/stack.log"; then
-  # The stack delivers 127/8 itself: in-process, and the kernel's service is not its.
-  has "$WORK/stack.log" "stack echo: in-process"
-  has "$WORK/stack.log" "stack connect 7001: ECONNREFUSED"
-  echo "ok: NETSHIM_LOOPBACK=stack served in-process"
-else
-  # No loopback in the stack: it refuses as a host without that route.
-  has "$WORK/stack.log" "stack bind: EADDRNOTAVAIL"
-  has "$WORK/stack.log" "stack connect 7001: ENETUNREACH"
-  echo "ok: NETSHIM_LOOPBACK=stack answers ENETUNREACH (no loopback in the stack)"
-fi
+# The stack delivers 127/8 and its own address itself, in-process.
+has "$WORK/stack.log" "stack accepted from 127.0.0.1"
+has "$WORK/stack.log" "stack lo sockname 127.0.0.1"
+has "$WORK/stack.log" "stack lo echo ok"
+has "$WORK/stack.log" "stack $STACK_IP from $STACK_IP sockname $STACK_IP got to $STACK_IP"
+has "$WORK/stack.log" "stack 127.0.0.5 from 127.0.0.1 sockname 127.0.0.1 got to 127.0.0.5"
+has "$WORK/stack.log" "stack udp ping-pong from 127.0.0.1"
+has "$WORK/stack.log" "stack connect 7001: ECONNREFUSED"
+has "$WORK/stack.log" "stack udp closed port: ECONNREFUSED"
+echo "ok: NETSHIM_LOOPBACK=stack: TCP and UDP on 127/8 and to $STACK_IP in-process, bytes verified"
 # The kernel's service saw only the three clients of the first program.
 [ "$(grep -c "^accepted from" "$WORK/lo-tcp.log")" -eq 3 ] ||
   { cat "$WORK/lo-tcp.log"; fail "the kernel's 127.0.0.1 service was reached in stack mode"; }

@@ -15,20 +15,11 @@ a=$(sha "$WORK/a.bin")
 b=$(sha "$WORK/b.bin")
 b_size=$(stat -c %s "$WORK/b.bin")
 
-# feed <file> <output>: the file, then the end of input once <output> holds all of b.bin.
-feed() {
-  cat "$1"
-  local deadline=$((SECONDS + 60))
-  while [ "$(stat -c %s "$2" 2>/dev/null || echo 0)" -lt "$b_size" ]; do
-    [ $SECONDS -lt $deadline ] && sleep 0.05 || break
-  done
-}
-
 log "TCP: nc under the shim connects to kernel nc -l"
 kernel_bg "$WORK/k1.log" bash -c "nc -l -N $KERNEL_IP 5000 <'$WORK/b.bin' >'$WORK/k1.out'"
 kpid=$BG_PID
 wait_for 10 kernel_listening "$KERNEL_IP:5000"
-feed "$WORK/a.bin" "$WORK/s1.out" | shim_run -- nc -N "$KERNEL_IP" 5000 >"$WORK/s1.out" ||
+feed "$WORK/a.bin" "$WORK/s1.out" "$b_size" | shim_run -- nc -N "$KERNEL_IP" 5000 >"$WORK/s1.out" ||
   fail "nc under the shim exited with $?"
 wait_exit 30 "$kpid"
 [ "$WAIT_RC" -eq 0 ] || fail "kernel nc exited with $WAIT_RC"
@@ -40,7 +31,7 @@ log "TCP: kernel nc connects to nc -l under the shim"
 shim_bg "$WORK/s2.log" -- bash -c "exec nc -n -v -l -N 5001 <'$WORK/b.bin' >'$WORK/s2.out'"
 spid=$SHIM_PID
 wait_for 10 grep -q "Listening on" "$WORK/s2.log"
-feed "$WORK/a.bin" "$WORK/k2.out" |
+feed "$WORK/a.bin" "$WORK/k2.out" "$b_size" |
   timeout 60 ip netns exec "$NS" nc -N "$STACK_IP" 5001 >"$WORK/k2.out" ||
   fail "kernel nc exited with $?"
 wait_exit 30 "$spid"

@@ -129,7 +129,7 @@ int TcpSocket::Bind(const SocketAddress& local) {
 int TcpSocket::BindLocked(const SocketAddress& local) {
   // inet_bind: the address must be ours (or any) before the state is looked at.
   const Nic& nic = protocol_.ipv4().nic();
-  if (!local.address.IsAny() && local.address != nic.address().address) return -EADDRNOTAVAIL;
+  if (!local.address.IsAny() && !nic.IsOurAddress(local.address)) return -EADDRNOTAVAIL;
   if (state_ != TcpState::kClosed || binding_ != PortTable::kNoId) return -EINVAL;
   PortRequest request;
   request.address = local.address;
@@ -182,13 +182,12 @@ int TcpSocket::ConnectLocked(const SocketAddress& remote, Effects& fx) {
   // tcp_v4_connect: a route to a unicast destination.
   const Ipv4Address dst = remote.address;
   const Nic& nic = protocol_.ipv4().nic();
-  if (dst.IsAny() || dst.IsLoopback() || dst.IsMulticast() || nic.IsBroadcast(dst) ||
-      !protocol_.ipv4().LookupRoute(dst)) {
-    return -ENETUNREACH;
-  }
+  if (dst.IsAny() || dst.IsMulticast() || nic.IsBroadcast(dst)) return -ENETUNREACH;
+  // 127/8 and our own address route through the loopback queue.
+  if (const int err = protocol_.ipv4().CheckRoute(tuple_.local_address, dst)) return -err;
   FourTuple tuple;
   tuple.local_address =
-      tuple_.local_address.IsAny() ? nic.address().address : tuple_.local_address;
+      tuple_.local_address.IsAny() ? protocol_.ipv4().SourceAddressFor(dst) : tuple_.local_address;
   tuple.remote_address = dst;
   tuple.remote_port = remote.port;
   if (binding_ == PortTable::kNoId) {

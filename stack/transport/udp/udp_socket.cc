@@ -88,12 +88,12 @@ UdpEndpointKey UdpSocket::KeyLocked() const {
 
 int UdpSocket::CheckRouteLocked(Ipv4Address dst) {
   Ipv4Layer& ipv4 = protocol_.ipv4();
-  // Linux delivers 0.0.0.0 and 127/8 through the loopback device; the stack has none (the
-  // shim hands loopback sockets to the kernel), so there is no route for them here.
-  if (dst.IsAny() || dst.IsLoopback()) return -ENETUNREACH;
+  // Linux routes 0.0.0.0 to 127.0.0.1 as well; that rewrite is not done here.
+  if (dst.IsAny()) return -ENETUNREACH;
   if (ipv4.nic().IsBroadcast(dst)) return options_.broadcast ? 0 : -EACCES;  // RTCF_BROADCAST
   if (dst.IsMulticast()) return 0;
-  return ipv4.LookupRoute(dst) ? 0 : -ENETUNREACH;
+  // 127/8 and our own address go through the loopback queue; a 127/8 source only there.
+  return -ipv4.CheckRoute(source_address_, dst);
 }
 
 // Linux inet_dgram_connect + __ip4_datagram_connect.
@@ -102,7 +102,7 @@ int UdpSocket::Connect(const SocketAddress& remote) {
   if (closed_) return -EBADF;
   if (local_port_ == 0 && AutobindLocked() != 0) return -EAGAIN;
   if (int err = CheckRouteLocked(remote.address)) return err;
-  const Ipv4Address ours = protocol_.ipv4().nic().address().address;
+  const Ipv4Address ours = protocol_.ipv4().SourceAddressFor(remote.address);
   if (source_address_.IsAny()) source_address_ = ours;  // "Update source address"
   if (bound_address_.IsAny()) bound_address_ = ours;    // and rehash
   remote_ = remote;
@@ -165,7 +165,7 @@ int UdpSocket::PrepareSendLocked(const MessageInfo& info, int flags, size_t len,
   // no route itself (ENETUNREACH), so only what it cannot know is checked here.
   const Nic& nic = protocol_.ipv4().nic();
   const Ipv4Address dst = plan->dst.address;
-  if (dst.IsAny() || dst.IsLoopback()) return -ENETUNREACH;
+  if (dst.IsAny()) return -ENETUNREACH;
   if (nic.IsBroadcast(dst) && !options_.broadcast) return -EACCES;
   if (len > kUdpMaxPayload) return -EMSGSIZE;  // __ip_append_data
   // sock_alloc_send_pskb: a pending error first, then a shut down sending side.
@@ -176,7 +176,7 @@ int UdpSocket::PrepareSendLocked(const MessageInfo& info, int flags, size_t len,
     return -e;
   }
   if (shutdown_ & kSendShutdown) return -EPIPE;
-  plan->src = source_address_.IsAny() ? nic.address().address : source_address_;
+  plan->src = source_address_.IsAny() ? protocol_.ipv4().SourceAddressFor(dst) : source_address_;
   plan->sport = local_port_;
   plan->ttl = dst.IsMulticast()
                   ? kMulticastTtl

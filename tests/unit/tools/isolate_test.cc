@@ -156,7 +156,7 @@ TEST(IsolateTapNameTest, Invalid) {
   }
   const std::string nul("ta\0p", 4);
   for (std::string_view name :
-       std::vector<std::string_view>{"a/b", "a:b", "tap%d", "a b", "a\tb", "a\nb", "\x7f", nul}) {
+       std::vector<std::string_view>{"a/b", "a:b", "tap%d", "a b", "a\tb", "a\nb", nul}) {
     const absl::Status s = ValidateTapName(name);
     EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << name;
     ExpectOneShortLine(s.message());
@@ -164,15 +164,15 @@ TEST(IsolateTapNameTest, Invalid) {
 }
 
 TEST(IsolateIdTest, Parse) {
-  EXPECT_EQ(*ParseId("0"), 0u);
-  EXPECT_EQ(*ParseId("65534"), 65534u);
-  EXPECT_EQ(*ParseId("4294967294"), 4294967294u);
-  EXPECT_EQ(*ParseId("007"), 7u);
+  EXPECT_EQ(*ParseNumericId("0"), 0u);
+  EXPECT_EQ(*ParseNumericId("65534"), 65534u);
+  EXPECT_EQ(*ParseNumericId("4294967294"), 4294967294u);
+  EXPECT_EQ(*ParseNumericId("007"), 7u);
   for (std::string_view bad :
        {"", "-1", "4294967295", "18446744073709551616", "1e3", "0x10", " 1", "1 ", "+1", "١"}) {
-    EXPECT_FALSE(ParseId(bad).ok()) << bad;
+    EXPECT_FALSE(ParseNumericId(bad).ok()) << bad;
   }
-  EXPECT_THAT(std::string(ParseId("4294967295").status().message()),
+  EXPECT_THAT(std::string(ParseNumericId("4294967295").status().message()),
               HasSubstr("out of range (0..4294967294)"));
 }
 

@@ -173,7 +173,7 @@ TEST(TapAdminParseTest, HostileArgumentsGiveOneBoundedLine) {
 TEST(TapAdminNameTest, AcceptsWhatTheKernelAccepts) {
   for (std::string_view name :
        {"tap0", "t", "-", "...", "a.b", "br-lan_1", "fifteen-chars-x", "\xc3\xa9t\xc3\xa9"}) {
-    EXPECT_TRUE(ValidateInterfaceName(name).ok()) << name;
+    EXPECT_TRUE(ValidateInterfaceName(name, "NAME").ok()) << name;
   }
 }
 
@@ -184,7 +184,7 @@ TEST(TapAdminNameTest, RejectsWhatTheKernelWouldRejectOrRename) {
                                              "a\vb",  "a\fb", "a\rb", std::string_view("a\0b", 3),
                                              "tap%d", "%"};
   for (std::string_view name : bad) {
-    absl::Status status = ValidateInterfaceName(name);
+    absl::Status status = ValidateInterfaceName(name, "NAME");
     EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << name;
     ExpectOneShortLine(status.message());
   }
