@@ -213,6 +213,8 @@ void EpollSet::Unlink(Registration* r) {
 }
 
 void EpollSet::SetWake(bool readable) {
+  // Every change to the ready list ends here with readable == (ready_head_ != nullptr).
+  has_ready_.store(readable, std::memory_order_release);
   if (readable == wake_readable_) return;
   if (readable) {
     const uint64_t one = 1;
@@ -225,6 +227,9 @@ void EpollSet::SetWake(bool readable) {
 }
 
 int EpollSet::Harvest(epoll_event* out, int max) {
+  // Nothing queued: no need for mu_ (see HasReady; a registration queued meanwhile keeps
+  // the wake fd readable, and EpollWaitMerged looks again).
+  if (!HasReady()) return 0;
   absl::MutexLock lock(&mu_);
   // As ep_send_events: each entry on the list now is looked at once; level-triggered ones
   // still ready go back at the tail, after this pass.
@@ -251,8 +256,11 @@ int EpollSet::Harvest(epoll_event* out, int max) {
 }
 
 bool EpollSet::HasReady() const {
-  absl::MutexLock lock(&mu_);
-  return ready_head_ != nullptr;
+  // Without mu_: epoll_wait asks on every call, and taking mu_ there made the program's
+  // thread wait (futex) behind the dispatcher queuing readiness. A stale answer is
+  // harmless: a registration queued after this read has made the wake fd readable, so a
+  // sleep in the kernel instance returns at once.
+  return has_ready_.load(std::memory_order_acquire);
 }
 
 size_t EpollSet::size() const {

@@ -105,6 +105,8 @@ class EpollSet : public std::enable_shared_from_this<EpollSet> {
   Registration* ready_head_ ABSL_GUARDED_BY(mu_) = nullptr;
   Registration* ready_tail_ ABSL_GUARDED_BY(mu_) = nullptr;
   bool wake_readable_ ABSL_GUARDED_BY(mu_) = false;
+  // ready_head_ != nullptr, as of the last change (written under mu_, read without).
+  std::atomic<bool> has_ready_{false};
 };
 
 // Which kernel epoll fds have an EpollSet: fd number -> set. dup(2) of an epoll fd shares

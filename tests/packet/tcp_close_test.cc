@@ -198,6 +198,30 @@ TEST_F(TcpCloseTest, HalfCloseKeepsReceiving) {
   EXPECT_EQ(r, 0);
 }
 
+TEST_F(TcpCloseTest, DataUnreadWhenTimeWaitBeginsStaysReadable) {
+  // Entering TIME-WAIT gives an empty receive queue's storage back, but a half-closed
+  // socket gets there before its program reads: those bytes, small segments (copied) and
+  // full ones (kept as received) alike, are still read, then end-of-file.
+  TcpPeer peer(this, 40000, kPort);
+  auto s = Open(peer);
+  ASSERT_EQ(s->Shutdown(SHUT_WR), 0);
+  peer.TakeOneAndObserve();
+  peer.Ack();
+  ASSERT_EQ(s->state(), TcpState::kFinWait2);
+  peer.Data(Pattern(100));
+  peer.Data(Pattern(1400, 100));
+  peer.Data(Pattern(10, 1500));
+  peer.TakeAndObserve();
+  peer.Fin();
+  peer.TakeAndObserve();
+  ASSERT_EQ(s->state(), TcpState::kTimeWait);
+  EXPECT_NE(s->Poll() & POLLIN, 0u);
+  EXPECT_EQ(Read(*s), Pattern(1510));
+  ssize_t r = -1;
+  Read(*s, 10, &r);
+  EXPECT_EQ(r, 0);
+}
+
 TEST_F(TcpCloseTest, CloseWithUnreadDataSendsRst) {
   TcpPeer peer(this, 40000, kPort);
   auto s = Open(peer);

@@ -657,6 +657,47 @@ TEST_F(TcpDataTest, TinyPeerMssIsFlooredAsLinuxDoes) {
   EXPECT_EQ(segs[0].payload.size(), 36u) << Describe(segs[0]);
 }
 
+TEST_F(TcpDataTest, WritesOfEverySizeArriveIntactAcrossSendBufferChunks) {
+  // The send queue sizes its chunks by the write (4 KiB upwards, doubling): short writes,
+  // then long ones, leave segments that straddle chunks of different sizes. Every byte
+  // must leave in order, first sent and again when retransmitted.
+  TcpPeer peer(this, 40000, kPort);
+  auto s = Open(peer);
+  ASSERT_EQ(SetInt(*s, SOL_SOCKET, SO_SNDBUF, 256 * 1024), 0);
+  ASSERT_EQ(SetInt(*s, IPPROTO_TCP, TCP_CORK, 1), 0);
+  size_t total = 0;
+  for (size_t n : {100, 37, 1000, 3000, 5000, 9000, 1, 20000, 60000}) {
+    ASSERT_EQ(Write(*s, Pattern(n, total)), static_cast<ssize_t>(n)) << "at " << total;
+    total += n;
+  }
+  ASSERT_EQ(SetInt(*s, IPPROTO_TCP, TCP_CORK, 0), 0);
+  // The first flight, unacknowledged: the retransmission timeout sends its first segment
+  // again, from the same chunks.
+  const std::vector<ParsedTcp> flight = peer.TakeAndObserve();
+  ASSERT_FALSE(flight.empty());
+  ASSERT_TRUE(RunUntilSegment(absl::Seconds(5)).has_value());
+  const std::vector<ParsedTcp> again = TakeTcp();
+  ASSERT_FALSE(again.empty());
+  EXPECT_EQ(again[0].seq(), flight[0].seq());
+  EXPECT_EQ(again[0].payload, flight[0].payload);
+  Bytes received;
+  for (const ParsedTcp& seg : flight) {
+    ASSERT_EQ(seg.seq(), peer.stack_isn + 1 + received.size());
+    received.insert(received.end(), seg.payload.begin(), seg.payload.end());
+  }
+  for (int guard = 0; guard < 500 && received.size() < total; ++guard) {
+    peer.rcv_nxt = peer.stack_isn + 1 + static_cast<uint32_t>(received.size());
+    peer.Ack();
+    for (const ParsedTcp& seg : peer.TakeAndObserve()) {
+      if (seg.payload.empty()) continue;
+      ASSERT_EQ(seg.seq(), peer.stack_isn + 1 + received.size()) << Describe(seg);
+      received.insert(received.end(), seg.payload.begin(), seg.payload.end());
+    }
+  }
+  EXPECT_EQ(received.size(), total);
+  EXPECT_TRUE(received == Pattern(total)) << "the bytes sent differ from those written";
+}
+
 TEST_F(TcpDataTest, DataReceivedIsDeliveredInOrderAndPollsIn) {
   TcpPeer peer(this, 40000, kPort);
   auto s = Open(peer);

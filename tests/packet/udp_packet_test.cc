@@ -749,7 +749,10 @@ TEST_F(UdpTest, NoRouteIsEnetunreach) {
   auto l = NewSocket();
   EXPECT_EQ(l->Connect({*Ipv4Address::Parse("127.0.0.1"), 9}), 0);
   s->Close();
+  l->Close();
   sockets_.clear();
+  s.reset();
+  l.reset();  // before Build() replaces the stack these sockets belong to
 
   // A stack with no gateway has no route off the subnet.
   Build(StackOptions{}, /*default_gateway=*/false);

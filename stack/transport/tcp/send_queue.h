@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <optional>
 
 #include "absl/container/inlined_vector.h"
 #include "stack/buffer/packet_buffer.h"
@@ -19,6 +20,8 @@ namespace netshim {
 
 class SendQueue {
  public:
+  // Chunks hold from kMinChunkSize to kChunkSize bytes (see NextChunkSize).
+  static constexpr size_t kMinChunkSize = 4 * 1024;
   static constexpr size_t kChunkSize = 64 * 1024;
 
   // Empties the queue; the next byte written will have sequence number `seq`.
@@ -43,8 +46,12 @@ class SendQueue {
   uint32_t end_seq() const { return start_seq_ + static_cast<uint32_t>(size_); }
 
  private:
-  // Each chunk's window is exactly its bytes still held.
-  std::deque<PacketBuffer> chunks_;
+  // The capacity of the chunk to start for a write of `n` more bytes.
+  size_t NextChunkSize(size_t n) const;
+
+  // Each chunk's window is exactly its bytes still held. Made on the first write and freed
+  // by Reset: an empty std::deque still holds ~600 bytes of heap.
+  std::optional<std::deque<PacketBuffer>> chunks_;
   uint32_t start_seq_ = 0;
   size_t size_ = 0;
 };

@@ -275,6 +275,10 @@ void TcpSocket::EnterTimeWaitLocked(Effects& fx) {
   rto_at_ = probe_at_ = persist_at_ = keepalive_at_ = absl::InfiniteFuture();
   timewait_at_ = protocol_.clock().Now() + config_.time_wait;
   send_queue_.Reset(write_seq_);
+  // Bytes still unread stay readable (a half-closed socket reaches TIME-WAIT before the
+  // program reads); an empty queue gives its storage back, as Linux's timewait minisock
+  // keeps no buffers: a busy server holds thousands of these for a minute.
+  if (receive_queue_.empty()) receive_queue_.Clear();
   fx.notify = true;
   SyncTimerLocked();
 }
