@@ -13,7 +13,9 @@ WORK=$(mktemp -d /tmp/netshim-it.XXXXXX)
 PIDS=()
 
 skip() { echo "SKIP: $*"; exit 77; }
-fail() { echo "FAIL: $*" >&2; exit 1; }
+# The reason is said again after the logs cleanup dumps: a reader of the log's tail sees it.
+FAIL_REASON=""
+fail() { FAIL_REASON="$*"; echo "FAIL: $*" >&2; exit 1; }
 log() { echo "--- $*"; }
 
 require_root() {
@@ -27,6 +29,7 @@ cleanup() {
   ip netns del "$NS" 2>/dev/null || true
   if [ $rc -ne 0 ] && [ $rc -ne 77 ]; then
     for f in "$WORK"/*.log; do [ -f "$f" ] && { echo "== $f"; tail -n 40 "$f"; }; done
+    [ -z "$FAIL_REASON" ] || echo "FAIL: $FAIL_REASON (said again after the logs)"
   fi
   rm -rf "$WORK"
   exit $rc

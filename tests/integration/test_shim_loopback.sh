@@ -32,15 +32,19 @@ def sha(b):
     return hashlib.sha256(b).hexdigest()
 
 def exchange(s, data):
-    """Sends data, ends the sending half, returns everything received until EOF."""
-    s.sendall(data)
-    s.shutdown(socket.SHUT_WR)
+    """Sends data and ends the sending half from a thread while reading everything until EOF
+    (send-all-then-read deadlocks against an echo once every buffer on the path is full)."""
+    import threading
+    def send_all():
+        s.sendall(data)
+        s.shutdown(socket.SHUT_WR)
+    w = threading.Thread(target=send_all)
+    w.start()
     got = bytearray()
-    while True:
-        b = s.recv(65536)
-        if not b:
-            return bytes(got)
+    while b := s.recv(65536):
         got += b
+    w.join(60)
+    return bytes(got)
 
 def family(ip):
     return socket.AF_INET6 if ":" in ip else socket.AF_INET
@@ -175,9 +179,11 @@ def stack_mode(own_ip, data_path):
     l = socket.socket()
     l.bind(("127.0.0.1", 7006))
     l.listen(4)
+    peers = []
     def echo_one():
         a, peer = l.accept()
-        say("stack accepted from", peer[0])
+        peers.append(peer[0])
+        a.settimeout(30)
         while b := a.recv(65536):
             a.sendall(b)
         a.close()
@@ -186,13 +192,11 @@ def stack_mode(own_ip, data_path):
     c = socket.socket()
     c.settimeout(30)
     c.connect(("127.0.0.1", 7006))
-    say("stack lo sockname", c.getsockname()[0])
-    got = []
-    r = threading.Thread(target=lambda: got.append(exchange(c, data)))
-    r.start()
-    r.join(60)
+    got = exchange(c, data)
     t.join(60)
-    say("stack lo echo", "ok" if got and sha(got[0]) == sha(data) else "differs")
+    say("stack accepted from", *peers)
+    say("stack lo sockname", c.getsockname()[0])
+    say("stack lo echo", "ok" if sha(got) == sha(data) else "differs")
     c.close()
     # A wildcard listener answers on our own address and on any 127/8 address; sources as
     # Linux picks them (the local route's "src").
