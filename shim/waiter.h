@@ -1,6 +1,6 @@
-// Sleeping until stack sockets become ready, inside a real ppoll(2) so that signals
-// interrupt (EINTR), timeouts are the kernel's and pthread_cancel works (ppoll is a
-// cancellation point); no stack lock is held while asleep.
+// Sleeping until stack sockets become ready, inside a real epoll_pwait2(2) or ppoll(2) so
+// that signals interrupt (EINTR), timeouts are the kernel's and pthread_cancel works (both
+// are cancellation points in the C library); no stack lock is held while asleep.
 //
 // Each waiting thread has its own eventfd (Waiter), and each socket it waits on gets a
 // Watch: a readiness listener that writes that eventfd when the socket becomes ready for
@@ -13,6 +13,7 @@
 #include <poll.h>
 #include <signal.h>
 
+#include <atomic>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -34,25 +35,55 @@ timespec TimeLeft(absl::Time deadline);
 // POLLERR and POLLHUP end every wait, as they end every poll(2).
 inline constexpr uint32_t kAlwaysReported = POLLERR | POLLHUP;
 
+// A Signal() costs a write(2) only while its owner sleeps, and a wake-up costs no read(2):
+// the owner publishes "sleeping" in an atomic state before it sleeps, a Signal() writes the
+// eventfd only when it is the first to see that state, and the owner sleeps in
+// epoll_pwait2(2) on an epoll instance that holds the eventfd edge-triggered, so every write
+// is one event and the counter never needs emptying. Where the C library has no
+// epoll_pwait2 the owner sleeps in ppoll(2) on the eventfd and reads it after a wake-up.
+// The argument that no wake-up is lost is in waiter.cc.
 class Waiter {
  public:
-  Waiter();
+  // `use_epoll` false: always ppoll, as without epoll_pwait2 (for tests).
+  explicit Waiter(bool use_epoll = true);
   ~Waiter();
   Waiter(const Waiter&) = delete;
   Waiter& operator=(const Waiter&) = delete;
 
-  int fd() const { return fd_; }
+  // The eventfd, for a caller that polls it itself among other descriptors (poll, select):
+  // from this call until the end of the WaiterLease, every Signal() writes it and Drain()
+  // empties it, as a plain eventfd. Call it after Drain() and before checking readiness.
+  int fd();
   void Signal();
-  // Empties the eventfd: call before registering Watches and checking readiness, so any
-  // change after the check is seen.
+  // Forgets earlier Signal()s: call before registering Watches and checking readiness, so
+  // any change after the check is seen.
   void Drain();
 
   // Sleeps until Signal(), `deadline` (-ETIMEDOUT) or a signal handler ran (-EINTR).
-  // `sigmask` as ppoll's. Returns 0 when signalled.
+  // `sigmask` as ppoll's. Returns 0 when signalled, at once when a Signal() came after the
+  // last Drain().
   int Sleep(const Deadline& deadline, const sigset_t* sigmask = nullptr);
 
  private:
-  int fd_ = -1;
+  friend class WaiterLease;
+  // Bits of state_.
+  static constexpr uint32_t kSleeping = 1;   // the owner is in (or entering) its sleep
+  static constexpr uint32_t kSignalled = 2;  // a Signal() since the last Drain()
+  static constexpr uint32_t kPolled = 4;     // fd() was handed out: every Signal() writes
+
+  // One sleep in the kernel: > 0 woken by a write, 0 timed out, < 0 errno set.
+  int WaitOnce(const timespec* timeout, const sigset_t* sigmask);
+  // Empties the eventfd's counter.
+  void ReadCounter();
+  // The lease is over: back from fd()'s plain-eventfd use to the sleeping protocol.
+  void EndLease();
+
+  int fd_ = -1;    // the eventfd
+  int epfd_ = -1;  // epoll instance holding fd_ edge-triggered; -1: ppoll fallback
+  std::atomic<uint32_t> state_{0};
+  // Owner-only: fd() is in use (mirrors kPolled), and the eventfd's counter may be non-zero.
+  bool polled_ = false;
+  bool counter_dirty_ = false;
 };
 
 // The calling thread's Waiter, for the duration of one wait. A signal handler that blocks

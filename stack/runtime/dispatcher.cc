@@ -34,12 +34,16 @@ absl::Status Dispatcher::Start() {
     return absl::InternalError(fmt::format("dispatcher: {}", std::strerror(errno)));
   }
   epoll_event ev{};
-  ev.events = EPOLLIN;
+  // Edge-triggered: every Wake() write is one event however high the counter already is,
+  // so the loop never reads the eventfd back (2^64 writes would fill it).
+  ev.events = EPOLLIN | EPOLLET;
   ev.data.fd = wake_fd_;
   if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &ev) != 0) {
     return absl::InternalError(fmt::format("dispatcher: epoll_ctl: {}", std::strerror(errno)));
   }
   if (link_fd_ >= 0) {
+    // Level-triggered: PollOnce may leave frames queued (its budget); epoll reports them.
+    ev.events = EPOLLIN;
     ev.data.fd = link_fd_;
     if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, link_fd_, &ev) != 0) {
       return absl::InternalError(fmt::format("dispatcher: epoll_ctl: {}", std::strerror(errno)));
@@ -62,7 +66,8 @@ void Dispatcher::Stop() {
 void Dispatcher::Wake() {
   if (wake_fd_ < 0) return;
   const uint64_t one = 1;
-  // EAGAIN means the counter is already non-zero: the loop will wake anyway.
+  // The write queues an edge event that the loop's next (or current) epoll_wait returns,
+  // so PollOnce runs again before it sleeps.
   [[maybe_unused]] ssize_t n = ::write(wake_fd_, &one, sizeof(one));
 }
 
@@ -100,12 +105,7 @@ void Dispatcher::Loop() {
       NETSHIM_LOG(kError, "dispatcher: epoll_wait: {}", std::strerror(errno));
       break;
     }
-    for (int i = 0; i < n; ++i) {
-      if (events[i].data.fd == wake_fd_) {
-        uint64_t count;
-        [[maybe_unused]] ssize_t r = ::read(wake_fd_, &count, sizeof(count));
-      }
-    }
+    // Nothing to read back: the wake eventfd is edge-triggered, the link's fd is PollOnce's.
   }
 }
 

@@ -1,9 +1,11 @@
 // The stack on its own dispatch thread with the real clock: frames arriving on the link are
 // answered without the test driving anything, timers armed from another thread fire on
 // time, and Stop() is clean. Waits are bounded polls on conditions, never fixed sleeps.
+#include <atomic>
 #include <chrono>
 #include <thread>
 
+#include "stack/runtime/dispatcher.h"
 #include "tests/packet/stack_fixture.h"
 
 namespace netshim::testing {
@@ -73,6 +75,40 @@ TEST_F(DispatcherTest, TimerArmedFromAnotherThreadWakesTheLoop) {
     ASSERT_TRUE(s.arp);
     EXPECT_EQ(s.arp->target_ip, kPeerIp);
   }
+}
+
+// Counts its polls; nothing else to do, so the loop sleeps with no deadline.
+class CountingTarget final : public DispatchTarget {
+ public:
+  size_t PollOnce(size_t) override {
+    polls.fetch_add(1);
+    return 0;
+  }
+  void RunTimers(absl::Time) override {}
+  std::optional<absl::Time> NextDeadline() override { return std::nullopt; }
+  std::atomic<uint64_t> polls{0};
+};
+
+// Wake()'s contract: once it returns, the loop polls again before it sleeps; whether the
+// loop was asleep or busy, and however many wakes came before (the wake eventfd is
+// edge-triggered and never read back, so its counter only grows).
+TEST(DispatcherWake, EveryWakeIsFollowedByAPoll) {
+  CountingTarget target;
+  Dispatcher d(&target, MonotonicClock::Get(), -1);
+  ASSERT_TRUE(d.Start().ok());
+  for (int i = 0; i < 2000; ++i) {
+    absl::Time limit = absl::Now() + absl::Seconds(5);
+    if (i % 2 == 0) {
+      while (!d.idle() && absl::Now() < limit) std::this_thread::yield();
+      ASSERT_TRUE(d.idle()) << "round " << i << ": the loop never went to sleep";
+    }
+    const uint64_t before = target.polls.load();
+    d.Wake();
+    limit = absl::Now() + absl::Seconds(5);
+    while (target.polls.load() <= before && absl::Now() < limit) std::this_thread::yield();
+    ASSERT_GT(target.polls.load(), before) << "round " << i << ": a Wake() was slept through";
+  }
+  d.Stop();
 }
 
 }  // namespace
