@@ -116,7 +116,7 @@ class PortTable {
   const Range range_;
 
   mutable absl::Mutex mu_;
-  PortIndex<Entry, 1> index_ ABSL_GUARDED_BY(mu_);
+  PortIndex<Entry> index_ ABSL_GUARDED_BY(mu_);
   Id next_id_ ABSL_GUARDED_BY(mu_) = 1;
   absl::BitGen rng_ ABSL_GUARDED_BY(mu_);
 };

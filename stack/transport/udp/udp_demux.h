@@ -60,7 +60,7 @@ class UdpDemux {
   // -1 when the entry cannot take the datagram.
   static int Score(const UdpEndpointKey& k, Ipv4Address src, uint16_t sport, Ipv4Address dst);
 
-  PortIndex<Entry, 2> index_;  // oldest first on each port
+  PortIndex<Entry> index_;  // oldest first on each port
 };
 
 }  // namespace netshim
