@@ -10,6 +10,7 @@
 // dispatch thread with no socket lock held, exactly like a frame read from the link.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -59,13 +60,15 @@ class LoopbackDelivery {
   // sleeping dispatcher comes to drain it. Null: nobody to wake (tests poll by hand).
   void SetWakeCallback(std::function<void()> wake) ABSL_LOCKS_EXCLUDED(mu_);
 
-  size_t queued() const ABSL_LOCKS_EXCLUDED(mu_);
+  size_t queued() const;
 
  private:
   IpStats& stats_;
   const Limits limits_;
   mutable absl::Mutex mu_;
   std::deque<PacketBuffer> queue_ ABSL_GUARDED_BY(mu_);
+  // queue_.size(), written under mu_, read without it (Drain's empty check, queued()).
+  std::atomic<size_t> queued_{0};
   size_t queued_truesize_ ABSL_GUARDED_BY(mu_) = 0;
   std::function<void()> wake_ ABSL_GUARDED_BY(mu_);
 };
