@@ -120,6 +120,34 @@ TEST_F(TcpHandshakeTest, ActiveOpenSynFieldsAndCompletion) {
   EXPECT_EQ(info.tcpi_snd_mss, 1448u);  // 1460 less the 12 bytes of timestamps
 }
 
+// The window our SYN offered starts at the peer's ISN + 1, which is only known from its
+// SYN-ACK: the handshake ACK offers our buffer's space (64 KiB = 512 << 7) whatever the ISN.
+// Before the fix the edge stayed relative to the unknown rcv_nxt of SYN time, and for ISNs
+// in one half of the sequence space the ACK offered 65535 << 7 (8 MiB) instead.
+TEST_F(TcpHandshakeTest, ActiveOpenWindowDoesNotDependOnThePeersIsn) {
+  for (const uint32_t isn :
+       {0x7000u, 0x10000000u, 0x7fffffffu, 0x80000000u, 0xf0000000u, 0xfffff000u, 0xffffffffu}) {
+    SCOPED_TRACE(isn);
+    TcpPeer peer(this, 5001, 0, isn);
+    auto s = NewSocket();
+    ASSERT_EQ(s->Connect({kPeerIp, 5001}), -EINPROGRESS);
+    const ParsedTcp syn = peer.TakeOneAndObserve();
+    peer.stack_port = syn.header.src_port;
+    peer.SynAck(SynOptions(true, true, 7, 1460, 5555));
+    const ParsedTcp ack = peer.TakeOneAndObserve();
+    ASSERT_EQ(s->state(), TcpState::kEstablished);
+    EXPECT_EQ(ack.window(), 512) << "65536 bytes at scale 7";
+    // Data beyond the offered window is not kept (RFC 9293 3.10.7.4): a 64 KiB buffer holds
+    // about 64 KiB (the edge moves by rounding as it fills), not the 141 KiB sent.
+    for (int i = 0; i < 100; ++i) peer.Data(1448);
+    EXPECT_GE(s->BytesReadable(), 65536);
+    EXPECT_LT(s->BytesReadable(), 72000);
+    s->Close();
+    Run();
+    peer.TakeAndObserve();
+  }
+}
+
 TEST_F(TcpHandshakeTest, PeerWithoutOptionsGetsOnlyMssAndDefaultMss536) {
   auto listener = Listen(kPort);
   TcpPeer peer(this, 40001, kPort);

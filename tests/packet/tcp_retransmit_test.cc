@@ -211,6 +211,36 @@ TEST_F(TcpRetransmitTest, FastRetransmitWithSackResendsOnlyTheHoles) {
   EXPECT_EQ(s->CheckInvariants(), "");
 }
 
+// RFC 2018 8: a receiver may throw away data it SACKed (reneging: Linux prunes its
+// out-of-order queue under memory pressure). When the cumulative ACK stops at data marked
+// SACKed the sender times out soon (Linux tcp_check_sack_reneging: max(SRTT/2, 10 ms)),
+// forgets the marks and resends from there. Before, the marks stayed and the timeout's
+// go-back-N skipped that data forever: the connection stalled.
+TEST_F(TcpRetransmitTest, RenegedSacksAreResentSoon) {
+  TcpPeer peer(this, 5000);
+  auto s = Open(peer, SynOptions(), absl::Milliseconds(10));
+  ASSERT_EQ(Write(*s, 6 * kMss), static_cast<ssize_t>(6 * kMss));
+  const std::vector<ParsedTcp> segs = peer.TakeAndObserve();
+  ASSERT_EQ(segs.size(), 6u);
+  // Segments 0 and 1 are lost; 2-5 arrive and are SACKed; the holes are resent.
+  peer.rcv_nxt = segs[0].seq();
+  peer.AckWithSacks({SackBlock{segs[2].seq(), segs[5].end_seq()}});
+  TakeTcp();
+  // The peer gets 0 and 1 but has dropped 2-5: its ACK stops at 2, with no SACK.
+  peer.rcv_nxt = segs[2].seq();
+  peer.Ack();
+  EXPECT_EQ(stats().tcp.TCPSACKReneging.value(), 1u);
+  ExpectRetransmitAfter(segs[2], absl::Milliseconds(10), "reneged data");
+  // The marks are gone: its ACK brings 3 next (go-back-N from one segment), not nothing.
+  peer.rcv_nxt = segs[2].end_seq();
+  peer.Ack();
+  const std::vector<ParsedTcp> next = TakeTcp();
+  ASSERT_GE(next.size(), 1u);
+  EXPECT_EQ(next[0].seq(), segs[3].seq());
+  EXPECT_EQ(next[0].payload, segs[3].payload);
+  EXPECT_EQ(s->CheckInvariants(), "");
+}
+
 // --- RFC 5961 ---
 
 TEST_F(TcpRetransmitTest, RstInWindowButNotExactGetsChallengeAck) {

@@ -132,6 +132,15 @@ void TcpSocket::NewDataAckedLocked(const TcpSegment& seg, const SackScoreboard::
     rto_at_ = absl::InfiniteFuture();
   } else {
     rto_at_ = now + rtt_.rto();
+    if (sack_ok_ && scoreboard_.IsSacked(snd_una_)) {
+      // The cumulative ACK stopped at data the receiver had SACKed: it reneged (threw away
+      // out-of-order data, RFC 2018 8). Nothing here would ever resend that data, so time
+      // out soon (Linux tcp_check_sack_reneging: half an SRTT, at least 10 ms); the
+      // timeout forgets the SACKs.
+      stats_.TCPSACKReneging.Inc();
+      const absl::Duration half_srtt = rtt_.has_sample() ? rtt_.srtt() / 2 : absl::ZeroDuration();
+      rto_at_ = now + std::max(half_srtt, absl::Milliseconds(10));
+    }
   }
   probe_backoff_ = 0;
   ArmProbeLocked();

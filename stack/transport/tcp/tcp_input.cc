@@ -306,6 +306,11 @@ void TcpSocket::SynSentLocked(const TcpSegment& seg, Effects& fx) {
   if (!h.syn()) return;
   irs_ = seg.seq();
   rcv_nxt_ = irs_ + 1;
+  // The window our SYN offered starts here (RFC 9293 3.10.7.3 sets RCV.NXT now). Left
+  // relative to the unknown rcv_nxt of SYN time, the edge was arbitrary: half of all
+  // active opens advertised the largest window (65535 << wscale, 8 MiB) whatever their
+  // buffer, and a peer filling it made the reassembly queue evict data already SACKed.
+  rcv_adv_ = rcv_nxt_ + SynWindowLocked();
   ofo_.Reset(rcv_nxt_);
   last_receive_ = now;
   AdoptPeerOptionsLocked(seg);

@@ -84,12 +84,17 @@ uint32_t TcpSocket::OfferedWindowLocked() const {
   return free > mss ? free - free % mss : free;
 }
 
+uint32_t TcpSocket::SynWindowLocked() const {
+  // RFC 7323 2.2: a SYN's window is never scaled. Linux: the space rounded to the MSS.
+  const uint32_t mss = AdvertisedMssLocked();
+  const uint32_t win = ReceiveSpaceLocked();
+  return std::min<uint32_t>(win - win % mss, 0xffff);
+}
+
 uint16_t TcpSocket::SelectWindowLocked(bool syn) {
   if (syn) {
-    // RFC 7323 2.2: a SYN's window is never scaled. Linux: the space rounded to the MSS.
-    const uint32_t mss = AdvertisedMssLocked();
-    uint32_t win = ReceiveSpaceLocked();
-    win = std::min<uint32_t>(win - win % mss, 0xffff);
+    // An active opener's rcv_nxt_ is not known yet: SynSentLocked sets the edge again.
+    const uint32_t win = SynWindowLocked();
     rcv_adv_ = rcv_nxt_ + win;
     return static_cast<uint16_t>(win);
   }

@@ -222,6 +222,8 @@ class TcpSocket final : public Socket, public std::enable_shared_from_this<TcpSo
   // The window field for a segment we send now (RFC 9293 3.8.6.2.2, Linux
   // __tcp_select_window), already scaled; moves rcv_adv_.
   uint16_t SelectWindowLocked(bool syn) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The window a SYN or SYN-ACK offers (never scaled).
+  uint32_t SynWindowLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   uint32_t ReceiveSpaceLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);  // the full window
   uint32_t FreeReceiveSpaceLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The window we would offer now, before the never-shrink rule.

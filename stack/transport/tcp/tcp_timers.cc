@@ -115,6 +115,10 @@ void TcpSocket::RetransmitTimeoutLocked(Effects& fx) {
   dupacks_ = 0;
   rtt_seq_.reset();
   rtt_.Backoff();
+  // RFC 2018 8: a timeout may mean the receiver reneged; when the first unacknowledged
+  // byte is marked SACKed it certainly did, and every mark is forgotten so go-back-N
+  // resends what the receiver no longer holds (Linux tcp_timeout_mark_lost).
+  if (sack_ok_ && scoreboard_.IsSacked(snd_una_)) scoreboard_.Reset(snd_una_);
   snd_nxt_ = snd_una_;
   PushLocked();
   rto_at_ = now + rtt_.rto();
