@@ -6,6 +6,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdint>
@@ -324,8 +325,23 @@ int epoll_pwait(int epfd, epoll_event* events, int maxevents, int timeout_ms,
 int epoll_pwait2(int epfd, epoll_event* events, int maxevents, const timespec* timeout,
                  const sigset_t* sigmask) {
   // Called straight: glibc 2.36 has the wrapper, but the syscall is the same on older ones.
+  static std::atomic<bool> missing{false};
+  if (!missing.load(std::memory_order_relaxed)) {
+    const int r = static_cast<int>(
+        syscall(SYS_epoll_pwait2, epfd, events, maxevents, timeout, sigmask, kKernelSigsetSize));
+    // ENOSYS: a kernel before 5.11 or valgrind; EPERM: a seccomp filter (epoll_wait(2) never
+    // fails so itself).
+    if (r >= 0 || (errno != ENOSYS && errno != EPERM)) return r;
+    missing.store(true, std::memory_order_relaxed);
+  }
+  // epoll_pwait(2) with the timeout in milliseconds, rounded up so a wait never ends early.
+  int ms = -1;
+  if (timeout != nullptr) {
+    const int64_t ns = int64_t{timeout->tv_sec} * 1'000'000'000 + timeout->tv_nsec;
+    ms = static_cast<int>(std::min<int64_t>((ns + 999'999) / 1'000'000, INT32_MAX));
+  }
   return static_cast<int>(
-      syscall(SYS_epoll_pwait2, epfd, events, maxevents, timeout, sigmask, kKernelSigsetSize));
+      syscall(SYS_epoll_pwait, epfd, events, maxevents, ms, sigmask, kKernelSigsetSize));
 }
 
 int sigaction(int sig, const struct sigaction* act, struct sigaction* old) {

@@ -5,6 +5,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 
@@ -71,6 +72,10 @@ EpollPwait2Fn LibcEpollPwait2() {
   return fn;
 }
 
+// Set once epoll_pwait2 turned out to be missing underneath the C library's wrapper (a
+// kernel before 5.11, a seccomp filter, valgrind): every Waiter sleeps in ppoll from then on.
+std::atomic<bool> g_epoll_pwait2_missing{false};
+
 }  // namespace
 
 Waiter::Waiter(bool use_epoll) {
@@ -79,7 +84,10 @@ Waiter::Waiter(bool use_epoll) {
   // wait", and returning early would turn a blocking call into a busy loop.
   if (fd_ < 0) std::abort();
   OwnFds().Protect(fd_);
-  if (!use_epoll || LibcEpollPwait2() == nullptr) return;
+  if (!use_epoll || LibcEpollPwait2() == nullptr ||
+      g_epoll_pwait2_missing.load(std::memory_order_relaxed)) {
+    return;
+  }
   // Without the epoll instance (out of descriptors) Sleep() uses ppoll: slower, as right.
   const int epfd = real::epoll_create1(EPOLL_CLOEXEC);
   if (epfd < 0) return;
@@ -153,7 +161,16 @@ void Waiter::EndLease() {
 int Waiter::WaitOnce(const timespec* timeout, const sigset_t* sigmask) {
   if (epfd_ >= 0) {
     epoll_event ev;
-    return LibcEpollPwait2()(epfd_, &ev, 1, timeout, sigmask);
+    const int r = LibcEpollPwait2()(epfd_, &ev, 1, timeout, sigmask);
+    // ENOSYS from an old kernel or valgrind, EPERM from a seccomp filter (Docker's):
+    // epoll_wait(2) itself never fails so.
+    if (r >= 0 || (errno != ENOSYS && errno != EPERM)) return r;
+    g_epoll_pwait2_missing.store(true, std::memory_order_relaxed);
+    OwnFds().Release(epfd_);
+    real::close(epfd_);
+    epfd_ = -1;
+    // On to ppoll. Writes the edge-triggered mode never read back may be in the counter:
+    // ppoll returns at once, the counter is read, and Sleep() sees no kSignalled and loops.
   }
   pollfd pfd{fd_, POLLIN, 0};
   const int r = real::ppoll(&pfd, 1, timeout, sigmask);

@@ -2,17 +2,27 @@
 // and no wake-up is lost however Signal() and Sleep() interleave.
 #include "shim/waiter.h"
 
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
+#include <cstddef>
+#include <iterator>
 #include <memory>
 #include <thread>
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "shim/real_calls.h"
 #include "tests/unit/shim/fake_socket.h"
 #include "tests/unit/shim/signal_helper.h"
 
@@ -255,6 +265,48 @@ TEST_P(WaiterTest, WaitForSocketWakesOnReadiness) {
   done = true;
   feeder.join();
   EXPECT_GT(got, 0);
+}
+
+// Where epoll_pwait2 is missing under the C library's wrapper (kernels before 5.11,
+// valgrind: ENOSYS; Docker's seccomp profile: EPERM) sleeps fall back instead of failing
+// every blocking call. A child process installs a seccomp filter answering ENOSYS for
+// epoll_pwait2 (and only it), then sleeps to a deadline through a Waiter and through the
+// epoll emulation's call: both must time out normally. Its exit code says what failed.
+TEST(WaiterFallbackTest, MissingEpollPwait2FallsBack) {
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    sock_filter filter[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_epoll_pwait2, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    sock_fprog prog{static_cast<unsigned short>(std::size(filter)), filter};
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) _exit(10);
+    if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0) _exit(11);
+    if (syscall(SYS_epoll_pwait2, -1, nullptr, 0, nullptr, nullptr, 8) != -1 || errno != ENOSYS) {
+      _exit(12);  // the filter is not in force: the test would prove nothing
+    }
+    Waiter w(/*use_epoll=*/true);
+    w.Drain();
+    if (w.Sleep(MonotonicNow() + absl::Milliseconds(20)) != -ETIMEDOUT) _exit(13);
+    w.Drain();
+    w.Signal();
+    if (w.Sleep(MonotonicNow() + absl::Seconds(5)) != 0) _exit(14);
+    const int epfd = real::epoll_create1(EPOLL_CLOEXEC);
+    epoll_event ev;
+    const timespec ten_ms{0, 10'000'000};
+    if (real::epoll_pwait2(epfd, &ev, 1, &ten_ms, nullptr) != 0) _exit(15);
+    _exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status)) << "child killed by signal " << WTERMSIG(status);
+  if (WEXITSTATUS(status) == 10 || WEXITSTATUS(status) == 11) {
+    GTEST_SKIP() << "this kernel refused a seccomp filter (exit " << WEXITSTATUS(status) << ")";
+  }
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "see the child's exit codes in the test";
 }
 
 INSTANTIATE_TEST_SUITE_P(Both, WaiterTest, ::testing::Values(true, false),
