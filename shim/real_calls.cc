@@ -322,17 +322,25 @@ int epoll_pwait(int epfd, epoll_event* events, int maxevents, int timeout_ms,
       syscall(SYS_epoll_pwait, epfd, events, maxevents, timeout_ms, sigmask, kKernelSigsetSize));
 }
 
+namespace {
+constinit std::atomic<bool> g_epoll_pwait2_missing{false};
+}  // namespace
+
+bool EpollPwait2Missing() { return g_epoll_pwait2_missing.load(std::memory_order_relaxed); }
+
+bool NoteEpollPwait2Failure(int err) {
+  if (err != ENOSYS && err != EPERM) return false;
+  g_epoll_pwait2_missing.store(true, std::memory_order_relaxed);
+  return true;
+}
+
 int epoll_pwait2(int epfd, epoll_event* events, int maxevents, const timespec* timeout,
                  const sigset_t* sigmask) {
   // Called straight: glibc 2.36 has the wrapper, but the syscall is the same on older ones.
-  static std::atomic<bool> missing{false};
-  if (!missing.load(std::memory_order_relaxed)) {
+  if (!EpollPwait2Missing()) {
     const int r = static_cast<int>(
         syscall(SYS_epoll_pwait2, epfd, events, maxevents, timeout, sigmask, kKernelSigsetSize));
-    // ENOSYS: a kernel before 5.11 or valgrind; EPERM: a seccomp filter (epoll_wait(2) never
-    // fails so itself).
-    if (r >= 0 || (errno != ENOSYS && errno != EPERM)) return r;
-    missing.store(true, std::memory_order_relaxed);
+    if (r >= 0 || !NoteEpollPwait2Failure(errno)) return r;
   }
   // epoll_pwait(2) with the timeout in milliseconds, rounded up so a wait never ends early.
   int ms = -1;

@@ -66,6 +66,13 @@ int epoll_pwait(int epfd, epoll_event* events, int maxevents, int timeout_ms,
                 const sigset_t* sigmask);
 int epoll_pwait2(int epfd, epoll_event* events, int maxevents, const timespec* timeout,
                  const sigset_t* sigmask);
+// Whether epoll_pwait2(2) has turned out missing in this process: a kernel before 5.11 or
+// valgrind (ENOSYS), a seccomp filter such as Docker's (EPERM). One flag for every caller,
+// so the question is decided once.
+bool EpollPwait2Missing();
+// After epoll_pwait2 failed with `err`: records and returns whether the failure means the
+// call is missing (epoll_wait(2) itself never fails with ENOSYS or EPERM).
+bool NoteEpollPwait2Failure(int err);
 int sigaction(int sig, const struct sigaction* act, struct sigaction* old);
 
 }  // namespace netshim::real

@@ -72,10 +72,6 @@ EpollPwait2Fn LibcEpollPwait2() {
   return fn;
 }
 
-// Set once epoll_pwait2 turned out to be missing underneath the C library's wrapper (a
-// kernel before 5.11, a seccomp filter, valgrind): every Waiter sleeps in ppoll from then on.
-std::atomic<bool> g_epoll_pwait2_missing{false};
-
 }  // namespace
 
 Waiter::Waiter(bool use_epoll) {
@@ -84,8 +80,8 @@ Waiter::Waiter(bool use_epoll) {
   // wait", and returning early would turn a blocking call into a busy loop.
   if (fd_ < 0) std::abort();
   OwnFds().Protect(fd_);
-  if (!use_epoll || LibcEpollPwait2() == nullptr ||
-      g_epoll_pwait2_missing.load(std::memory_order_relaxed)) {
+  // Once epoll_pwait2 turned out missing, every Waiter sleeps in ppoll.
+  if (!use_epoll || LibcEpollPwait2() == nullptr || real::EpollPwait2Missing()) {
     return;
   }
   // Without the epoll instance (out of descriptors) Sleep() uses ppoll: slower, as right.
@@ -162,10 +158,7 @@ int Waiter::WaitOnce(const timespec* timeout, const sigset_t* sigmask) {
   if (epfd_ >= 0) {
     epoll_event ev;
     const int r = LibcEpollPwait2()(epfd_, &ev, 1, timeout, sigmask);
-    // ENOSYS from an old kernel or valgrind, EPERM from a seccomp filter (Docker's):
-    // epoll_wait(2) itself never fails so.
-    if (r >= 0 || (errno != ENOSYS && errno != EPERM)) return r;
-    g_epoll_pwait2_missing.store(true, std::memory_order_relaxed);
+    if (r >= 0 || !real::NoteEpollPwait2Failure(errno)) return r;
     OwnFds().Release(epfd_);
     real::close(epfd_);
     epfd_ = -1;
