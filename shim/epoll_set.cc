@@ -6,8 +6,10 @@
 #include <cerrno>
 #include <climits>
 
+#include "shim/link_turn.h"
 #include "shim/protected_fds.h"
 #include "shim/real_calls.h"
+#include "shim/signals.h"
 
 namespace netshim {
 
@@ -385,11 +387,31 @@ int KernelEvents(EpollSet& set, epoll_event* events, int max, const timespec* ti
   return kept;
 }
 
+// The sleep of a thread that holds the link's turn: on the kernel instance and the link at
+// once; the frames are taken here, then the kernel instance's events (if it became ready).
+// -EINTR also when a handler the poll deferred ran.
+int KernelEventsOrFrames(EpollSet& set, LinkTurn& turn, const SignalMark& mark, epoll_event* events,
+                         int max, const timespec* timeout, const sigset_t* sigmask) {
+  pollfd p[2] = {{set.epfd(), POLLIN, 0}, {turn.fd(), POLLIN, 0}};
+  if (real::ppoll(p, 2, timeout, sigmask) < 0) return -errno;
+  if (p[1].revents != 0) {
+    turn.Poll();
+    if (HandlerRanSince(mark)) return -EINTR;
+  }
+  if (p[0].revents == 0) return 0;
+  const timespec zero{0, 0};
+  return KernelEvents(set, events, max, &zero, nullptr);
+}
+
 }  // namespace
 
 int EpollWaitMerged(EpollSet& set, epoll_event* events, int maxevents, const Deadline& deadline,
                     const sigset_t* sigmask) {
   const timespec zero{0, 0};
+  // Taken before the first sleep (never by a call that does not sleep: taking costs two
+  // syscalls); a handler may hand it back meanwhile.
+  std::optional<LinkTurn> turn;
+  const SignalMark mark = CurrentSignalMark();
   for (;;) {
     // Taking turns at who fills the caller's array first keeps a busy kind of fd from
     // starving the other when maxevents is small.
@@ -407,8 +429,13 @@ int EpollWaitMerged(EpollSet& set, epoll_event* events, int maxevents, const Dea
           timeout = nullptr;
         }
       }
-      const int k =
-          KernelEvents(set, events + n, maxevents - n, timeout, may_sleep ? sigmask : nullptr);
+      const bool sleeps =
+          may_sleep && (timeout == nullptr || timeout->tv_sec != 0 || timeout->tv_nsec != 0);
+      if (sleeps && !turn) turn.emplace();
+      const int k = sleeps && turn->held() ? KernelEventsOrFrames(set, *turn, mark, events + n,
+                                                                  maxevents - n, timeout, sigmask)
+                                           : KernelEvents(set, events + n, maxevents - n, timeout,
+                                                          may_sleep ? sigmask : nullptr);
       if (k < 0) return n > 0 ? n : k;
       n += k;
     }

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "shim/epoll_set.h"
+#include "shim/signals.h"
 
 namespace netshim {
 
@@ -69,7 +70,7 @@ void OpenSocket::CloseNow() {
   if (on_close_) {
     on_close_(socket_);
   } else {
-    socket_->Close();
+    InStack([this] { socket_->Close(); });
   }
 }
 

@@ -4,7 +4,9 @@
 #include <memory>
 
 #include "absl/container/inlined_vector.h"
+#include "shim/link_turn.h"
 #include "shim/real_calls.h"
+#include "shim/signals.h"
 
 namespace netshim {
 namespace {
@@ -106,18 +108,27 @@ std::optional<int> PollMerged(const FdTable& table, pollfd* fds, nfds_t n, const
     watches.push_back(std::make_unique<Watch>(*waiter, e.socket->socket(), fds[e.index].events));
   }
   kernel.push_back(pollfd{waiter->fd(), POLLIN, 0});
+  kernel.push_back(pollfd{-1, POLLIN, 0});  // the link, while this thread holds its turn
+  LinkTurn turn;
+  const SignalMark mark = CurrentSignalMark();
   for (;;) {
     // With the Watches in place, a change after this look signals the Waiter.
     ready = PollStack(fds, stack);
     if (ready > 0) {
-      kernel.pop_back();
+      kernel.resize(n);
       const int k = PollKernelNow(fds, n, kernel);
       return k < 0 ? k : ready + k;
     }
     timespec left{};
     if (deadline) left = TimeLeft(*deadline);
-    const int r = real::ppoll(kernel.data(), n + 1, deadline ? &left : nullptr, sigmask);
+    kernel[n + 1].fd = turn.held() ? turn.fd() : -1;
+    const int r = real::ppoll(kernel.data(), n + 2, deadline ? &left : nullptr, sigmask);
     if (r < 0) return -errno;
+    if (kernel[n + 1].revents != 0) {
+      turn.Poll();
+      // A handler the poll deferred ran as it ended: poll(2) is never restarted.
+      if (HandlerRanSince(mark)) return -EINTR;
+    }
     const bool woken = kernel[n].revents != 0;
     if (woken) waiter->Drain();
     const int k = TakeKernelRevents(fds, n, kernel.data());

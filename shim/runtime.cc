@@ -17,6 +17,7 @@
 #include "shim/protected_fds.h"
 #include "shim/real_calls.h"
 #include "shim/shim_config.h"
+#include "shim/signals.h"
 #include "stack/link/link_builder.h"
 #include "stack/runtime/clock.h"
 #include "stack/runtime/log.h"
@@ -181,6 +182,15 @@ Stack& EnsureStack() {
 
 bool StartingStack() { return t_starting; }
 
+Dispatcher* CallerPollDispatcher() {
+  Stack* stack = g_stack.load(std::memory_order_acquire);
+  if (stack == nullptr || !g_config->caller_poll || InForkedChild() ||
+      g_exiting.load(std::memory_order_relaxed)) {
+    return nullptr;
+  }
+  return stack->dispatcher();
+}
+
 bool InForkedChild() { return g_forked_child.load(std::memory_order_acquire); }
 
 std::shared_ptr<OpenSocket> MakeOpenSocket(std::shared_ptr<Socket> socket, bool nonblocking) {
@@ -189,7 +199,7 @@ std::shared_ptr<OpenSocket> MakeOpenSocket(std::shared_ptr<Socket> socket, bool 
         if (InForkedChild()) return;  // the parent's socket: closing it there is theirs
         // inet_release: SO_LINGER makes close(2) wait, except in an exiting process.
         const std::optional<absl::Duration> linger = s->LingerTimeout();
-        s->Close();
+        InStack([&] { s->Close(); });
         if (linger && !g_exiting.load(std::memory_order_acquire)) {
           WaitSendDrained(*s, DeadlineAfter(linger == absl::InfiniteDuration()
                                                 ? std::nullopt

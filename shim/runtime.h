@@ -29,6 +29,10 @@ Stack& EnsureStack();
 // setup asks the kernel) must reach the kernel.
 bool StartingStack();
 
+// The running stack's dispatcher when blocking threads may take frames off the link
+// themselves (NETSHIM_CALLER_POLL on; not in a forked child, not at exit); else nullptr.
+Dispatcher* CallerPollDispatcher();
+
 // True in a child made by fork(2) after the stack started: the stack lives in the parent,
 // so inherited sockets can only be closed here, and new AF_INET sockets are refused.
 bool InForkedChild();

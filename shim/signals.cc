@@ -1,5 +1,8 @@
 #include "shim/signals.h"
 
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <cerrno>
 
@@ -25,6 +28,64 @@ constinit std::atomic_flag g_writing = ATOMIC_FLAG_INIT;
 // Counts per thread; initial-exec TLS is safe to touch in a signal handler.
 __attribute__((tls_model("initial-exec"))) thread_local uint64_t t_restarting = 0;
 __attribute__((tls_model("initial-exec"))) thread_local uint64_t t_interrupting = 0;
+
+// DeferSignals: the depth of nested sections, the signals that came inside them, and the
+// siginfo of the first few (more distinct ones at once are re-sent without it).
+constexpr int kKeptInfos = 4;
+__attribute__((tls_model("initial-exec"))) thread_local int t_defer_depth = 0;
+__attribute__((tls_model("initial-exec"))) thread_local uint64_t t_deferred = 0;  // bit sig-1
+__attribute__((tls_model("initial-exec"))) thread_local siginfo_t t_deferred_info[kKeptInfos];
+__attribute__((tls_model("initial-exec"))) thread_local int t_deferred_info_sig[kKeptInfos];
+__attribute__((tls_model("initial-exec"))) thread_local void (*t_before_handler)() = nullptr;
+
+bool Deferrable(int sig, int flags) {
+  switch (sig) {
+    case SIGSEGV:
+    case SIGBUS:
+    case SIGILL:
+    case SIGFPE:
+    case SIGTRAP:
+    case SIGSYS:
+      return false;
+    default:
+      return sig <= 64 && (flags & SA_RESETHAND) == 0;
+  }
+}
+
+// In signal context, inside a section: keeps the signal for re-delivery.
+void Defer(int sig, const siginfo_t* info) {
+  const uint64_t bit = uint64_t{1} << (sig - 1);
+  if (t_deferred & bit) return;  // pending twice is pending once, as the kernel does
+  t_deferred |= bit;
+  for (int i = 0; i < kKeptInfos; ++i) {
+    if (t_deferred_info_sig[i] == 0) {
+      t_deferred_info_sig[i] = sig;
+      t_deferred_info[i] = *info;
+      return;
+    }
+  }
+}
+
+// Outside every section: sends the deferred signals to this thread again; each is
+// delivered as the sending syscall returns.
+void Redeliver() {
+  const int saved_errno = errno;
+  const pid_t pid = getpid();
+  const pid_t tid = static_cast<pid_t>(syscall(SYS_gettid));
+  while (t_deferred != 0) {
+    const int sig = __builtin_ctzll(t_deferred) + 1;
+    t_deferred &= ~(uint64_t{1} << (sig - 1));
+    bool sent = false;
+    for (int i = 0; i < kKeptInfos && !sent; ++i) {
+      if (t_deferred_info_sig[i] != sig) continue;
+      t_deferred_info_sig[i] = 0;
+      siginfo_t info = t_deferred_info[i];
+      sent = syscall(SYS_rt_tgsigqueueinfo, pid, tid, sig, &info) == 0;
+    }
+    if (!sent) syscall(SYS_tgkill, pid, tid, sig);
+  }
+  errno = saved_errno;
+}
 
 bool IsHandler(void* h) {
   return h != reinterpret_cast<void*>(SIG_DFL) && h != reinterpret_cast<void*>(SIG_IGN) &&
@@ -55,6 +116,16 @@ void Trampoline(int sig, siginfo_t* info, void* context) {
   void* handler;
   int flags;
   Read(sig, &handler, &flags);
+  if (t_defer_depth > 0 && IsHandler(handler) && Deferrable(sig, flags)) {
+    Defer(sig, info);
+    return;
+  }
+  if (void (*hook)() = t_before_handler) {
+    t_before_handler = nullptr;
+    const int saved_errno = errno;
+    hook();
+    errno = saved_errno;
+  }
   if (flags & SA_RESTART) {
     ++t_restarting;
   } else {
@@ -104,6 +175,26 @@ SignalMark CurrentSignalMark() { return SignalMark{t_restarting, t_interrupting}
 
 bool ShouldRestart(const SignalMark& mark) {
   return t_interrupting == mark.interrupting && t_restarting != mark.restarting;
+}
+
+bool HandlerRanSince(const SignalMark& mark) {
+  return t_interrupting != mark.interrupting || t_restarting != mark.restarting;
+}
+
+DeferSignals::DeferSignals() {
+  ++t_defer_depth;
+  // The compiler must not sink the stack's work above this (a handler reads the depth).
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+}
+
+DeferSignals::~DeferSignals() {
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  if (--t_defer_depth == 0 && t_deferred != 0) Redeliver();
+}
+
+void SetBeforeHandlerHook(void (*hook)()) {
+  t_before_handler = hook;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
 }
 
 int InstallSignalAction(int sig, const struct sigaction* act, struct sigaction* old) {

@@ -35,4 +35,36 @@ int InstallSignalAction(int sig, const struct sigaction* act, struct sigaction* 
 // siginterrupt(3): flag = 1 clears SA_RESTART for sig's current handler, 0 sets it.
 int SetSignalInterrupt(int sig, int flag);
 
+// True when a handler ran on this thread since `mark`.
+bool HandlerRanSince(const SignalMark& mark);
+
+// While a thread does the stack's work it holds the stack's locks: a handler that
+// longjmp()s out (iperf3's) would leave them held for good, one that calls into the stack
+// could deadlock on them. So the program's handlers wait until the outermost section ends
+// (Onload defers them the same way): an asynchronous signal that arrives inside is
+// re-delivered to this thread then, with its original siginfo (rt_tgsigqueueinfo(2)), and
+// the kernel runs the handler with the right mask and context. Synchronous signals
+// (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS) and SA_RESETHAND handlers run at once:
+// the first must, the second would find SIG_DFL on re-delivery. Cheap: a thread-local
+// counter.
+class DeferSignals {
+ public:
+  DeferSignals();
+  ~DeferSignals();
+  DeferSignals(const DeferSignals&) = delete;
+  DeferSignals& operator=(const DeferSignals&) = delete;
+};
+
+// Runs `f` (a call into the stack) with handlers deferred; returns what it returns.
+template <typename F>
+auto InStack(F&& f) {
+  DeferSignals defer;
+  return f();
+}
+
+// Called on this thread, in signal context, before the program's next handler runs outside
+// a DeferSignals section, then forgotten: for a thread that sleeps holding something a
+// handler's longjmp() must not carry away. Must be async-signal-safe. nullptr: none.
+void SetBeforeHandlerHook(void (*hook)());
+
 }  // namespace netshim

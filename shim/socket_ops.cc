@@ -16,6 +16,7 @@
 #include "absl/container/inlined_vector.h"
 #include "shim/loopback.h"
 #include "shim/real_calls.h"
+#include "shim/signals.h"
 #include "shim/sockaddr.h"
 #include "shim/waiter.h"
 #include "stack/socket/iov.h"
@@ -226,14 +227,14 @@ int ConnectSocket(OpenSocket& s, const sockaddr* addr, socklen_t len) {
   }
   Socket& socket = s.socket();
   if (parsed.disconnect) return socket.Disconnect();
-  int r = socket.Connect(parsed.address);
+  int r = InStack([&] { return socket.Connect(parsed.address); });
   if (r != -EINPROGRESS || !s.stream() || s.nonblocking()) return r;
   CallDeadline deadline(socket, CallDeadline::kSend);
   for (;;) {
     const int w = WaitForSocket(socket, POLLOUT, deadline.Get(), /*restartable=*/true);
     // __inet_stream_connect: a timeout leaves the handshake running (-EINPROGRESS).
     if (w != 0) return WaitFailure(w, -EINPROGRESS);
-    r = socket.Connect(parsed.address);
+    r = InStack([&] { return socket.Connect(parsed.address); });
     if (r != -EALREADY) return r;
   }
 }
@@ -242,7 +243,7 @@ std::shared_ptr<Socket> AcceptConnection(OpenSocket& s, SocketAddress* peer, int
   Socket& socket = s.socket();
   CallDeadline deadline(socket, CallDeadline::kReceive);
   for (;;) {
-    std::shared_ptr<Socket> child = socket.Accept(peer, error);
+    std::shared_ptr<Socket> child = InStack([&] { return socket.Accept(peer, error); });
     if (child || *error != -EAGAIN || s.nonblocking()) return child;
     const int w = WaitForSocket(socket, POLLIN, deadline.Get(), /*restartable=*/true);
     if (w != 0) {
@@ -278,7 +279,7 @@ ssize_t SendMessage(OpenSocket& s, std::span<const iovec> data, const sockaddr* 
   CallDeadline deadline(socket, CallDeadline::kSend);
   size_t sent = 0;
   for (;;) {
-    ssize_t r = socket.SendMsg(cursor.rest(), info, stack_flags);
+    ssize_t r = InStack([&] { return socket.SendMsg(cursor.rest(), info, stack_flags); });
     if (r >= 0) {
       sent += static_cast<size_t>(r);
       // A blocking stream send returns when everything went (Linux tcp_sendmsg loops
@@ -314,7 +315,7 @@ ssize_t ReceiveMessage(OpenSocket& s, std::span<const iovec> data, int flags, so
   size_t got = 0;
   ssize_t result;
   for (;;) {
-    ssize_t r = socket.RecvMsg(cursor.rest(), info, stack_flags);
+    ssize_t r = InStack([&] { return socket.RecvMsg(cursor.rest(), info, stack_flags); });
     if (r > 0 && gather) {
       got += static_cast<size_t>(r);
       if (got < total) {

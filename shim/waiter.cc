@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstdlib>
 
+#include "shim/link_turn.h"
 #include "shim/protected_fds.h"
 #include "shim/real_calls.h"
 #include "shim/signals.h"
@@ -172,6 +173,15 @@ int Waiter::WaitOnce(const timespec* timeout, const sigset_t* sigmask) {
   return r;
 }
 
+int Waiter::WaitWithLink(int link_fd, const timespec* timeout, const sigset_t* sigmask) {
+  pollfd pfds[2] = {{fd_, POLLIN, 0}, {link_fd, POLLIN, 0}};
+  const int r = real::ppoll(pfds, 2, timeout, sigmask);
+  if (r <= 0) return r;
+  // Level-triggered here, whatever the epoll mode does: empty the counter.
+  if (pfds[0].revents != 0) ReadCounter();
+  return pfds[1].revents != 0 ? kLinkReady : 1;
+}
+
 int Waiter::Sleep(const Deadline& deadline, const sigset_t* sigmask) {
   // Publish "sleeping"; a Signal() since Drain() means there is no need to.
   if ((state_.fetch_or(kSleeping) & kSignalled) != 0) {
@@ -179,6 +189,8 @@ int Waiter::Sleep(const Deadline& deadline, const sigset_t* sigmask) {
     return 0;
   }
   const int saved_errno = errno;
+  LinkTurn turn;
+  const SignalMark mark = CurrentSignalMark();
   int result = 0;
   for (;;) {
     timespec ts{};
@@ -189,7 +201,23 @@ int Waiter::Sleep(const Deadline& deadline, const sigset_t* sigmask) {
         break;
       }
     }
-    const int r = WaitOnce(deadline ? &ts : nullptr, sigmask);
+    const timespec* timeout = deadline ? &ts : nullptr;
+    const int r =
+        turn.held() ? WaitWithLink(turn.fd(), timeout, sigmask) : WaitOnce(timeout, sigmask);
+    if (r == kLinkReady) {
+      // Frames, for this thread or another. Not "sleeping" while taking them, so that our
+      // own socket's Signal() only sets kSignalled (no write).
+      state_.fetch_and(~kSleeping);
+      turn.Poll();
+      // A handler the poll deferred ran as it ended: the wait is interrupted, as it would
+      // have been in the kernel's sleep.
+      if (HandlerRanSince(mark)) {
+        result = -EINTR;
+        break;
+      }
+      if ((state_.fetch_or(kSleeping) & kSignalled) != 0) break;
+      continue;
+    }
     if (r > 0) {
       // Our Signal(), or a late write of an earlier sleep (see the top): sleep on.
       if ((state_.load() & kSignalled) != 0) break;

@@ -73,6 +73,10 @@ class Waiter {
 
   // One sleep in the kernel: > 0 woken by a write, 0 timed out, < 0 errno set.
   int WaitOnce(const timespec* timeout, const sigset_t* sigmask);
+  // One sleep on the eventfd and the link's fd (the thread holds the link's turn): as
+  // WaitOnce, or kLinkReady when frames wait on the link.
+  static constexpr int kLinkReady = 2;
+  int WaitWithLink(int link_fd, const timespec* timeout, const sigset_t* sigmask);
   // Empties the eventfd's counter.
   void ReadCounter();
   // The lease is over: back from fd()'s plain-eventfd use to the sleeping protocol.

@@ -206,6 +206,12 @@ Verdict ParseOffload(std::string_view v, Config& config) {
   return kAccepted;
 }
 
+Verdict ParseCallerPoll(std::string_view v, Config& config) {
+  if (v != "on" && v != "off") return Malformed();
+  config.caller_poll = v == "on";
+  return kAccepted;
+}
+
 Verdict ParseLoopback(std::string_view v, Config& config) {
   if (v == "kernel") {
     config.loopback = Config::Loopback::kKernel;
@@ -261,6 +267,7 @@ constexpr Field kFields[] = {
     {"NETSHIM_STATS", "0 or 1", ParseStats},
     {"NETSHIM_THREADS", "an integer from 1 to 64", ParseThreads},
     {"NETSHIM_OFFLOAD", "on or off", ParseOffload},
+    {"NETSHIM_CALLER_POLL", "on or off", ParseCallerPoll},
     {"NETSHIM_LOOPBACK", "kernel or stack", ParseLoopback},
     {"NETSHIM_DNS", "stack or kernel", ParseDns},
     {"NETSHIM_EXIT_TIMEOUT",

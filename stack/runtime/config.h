@@ -51,6 +51,9 @@ struct Config {
   // NETSHIM_OFFLOAD: TSO and checksum offload through the TAP's virtio-net header where the
   // kernel allows them (on), or plain MTU-sized frames checksummed here (off).
   bool offload = true;
+  // NETSHIM_CALLER_POLL: an application thread that blocks takes frames off the link itself
+  // (on), or always leaves them to the dispatch thread (off).
+  bool caller_poll = true;
   // NETSHIM_THREADS: dispatch threads.
   uint32_t threads = 1;
   // NETSHIM_LOOPBACK.

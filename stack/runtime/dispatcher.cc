@@ -2,6 +2,8 @@
 
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -11,10 +13,20 @@
 #include "fmt/format.h"
 #include "stack/runtime/log.h"
 
+// The loop's own descriptors are driven with syscall(2): in a process whose C library calls
+// are interposed (the shim), they are no business of the interposer.
 namespace netshim {
 namespace {
-// Frames handled per wake-up before timers get a turn, so a flood cannot starve them.
-constexpr size_t kPollBudget = 64;
+
+constexpr size_t kKernelSigsetSize = 8;
+
+int EpollCtl(int epfd, int op, int fd, uint32_t events) {
+  epoll_event ev{};
+  ev.events = events;
+  ev.data.fd = fd;
+  return static_cast<int>(::syscall(SYS_epoll_ctl, epfd, op, fd, &ev));
+}
+
 }  // namespace
 
 Dispatcher::Dispatcher(DispatchTarget* target, const Clock& clock, int link_fd)
@@ -22,32 +34,27 @@ Dispatcher::Dispatcher(DispatchTarget* target, const Clock& clock, int link_fd)
 
 Dispatcher::~Dispatcher() {
   Stop();
-  if (epoll_fd_ >= 0) ::close(epoll_fd_);
-  if (wake_fd_ >= 0) ::close(wake_fd_);
+  for (int fd : {epoll_fd_, wake_fd_, timer_fd_}) {
+    if (fd >= 0) ::close(fd);
+  }
 }
 
 absl::Status Dispatcher::Start() {
   if (running()) return absl::OkStatus();
   epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
   wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (epoll_fd_ < 0 || wake_fd_ < 0) {
+  timer_fd_ = ::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+  if (epoll_fd_ < 0 || wake_fd_ < 0 || timer_fd_ < 0) {
     return absl::InternalError(fmt::format("dispatcher: {}", std::strerror(errno)));
   }
-  epoll_event ev{};
-  // Edge-triggered: every Wake() write is one event however high the counter already is,
-  // so the loop never reads the eventfd back (2^64 writes would fill it).
-  ev.events = EPOLLIN | EPOLLET;
-  ev.data.fd = wake_fd_;
-  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &ev) != 0) {
+  // Edge-triggered: every Wake() write and every expiry is one event, so the loop never
+  // reads either back (2^64 writes would fill the eventfd; timerfd_settime resets the
+  // timer's count).
+  // Level-triggered link: PollOnce may leave frames queued (its budget); epoll reports them.
+  if (EpollCtl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, EPOLLIN | EPOLLET) != 0 ||
+      EpollCtl(epoll_fd_, EPOLL_CTL_ADD, timer_fd_, EPOLLIN | EPOLLET) != 0 ||
+      (link_fd_ >= 0 && EpollCtl(epoll_fd_, EPOLL_CTL_ADD, link_fd_, EPOLLIN) != 0)) {
     return absl::InternalError(fmt::format("dispatcher: epoll_ctl: {}", std::strerror(errno)));
-  }
-  if (link_fd_ >= 0) {
-    // Level-triggered: PollOnce may leave frames queued (its budget); epoll reports them.
-    ev.events = EPOLLIN;
-    ev.data.fd = link_fd_;
-    if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, link_fd_, &ev) != 0) {
-      return absl::InternalError(fmt::format("dispatcher: epoll_ctl: {}", std::strerror(errno)));
-    }
   }
   stop_.store(false);
   running_.store(true, std::memory_order_release);
@@ -68,50 +75,117 @@ void Dispatcher::Wake() {
   const uint64_t one = 1;
   // The write queues an edge event that the loop's next (or current) epoll_wait returns,
   // so PollOnce runs again before it sleeps.
-  [[maybe_unused]] ssize_t n = ::write(wake_fd_, &one, sizeof(one));
+  [[maybe_unused]] long n = ::syscall(SYS_write, wake_fd_, &one, sizeof(one));
 }
 
 void Dispatcher::WakeIfBefore(absl::Time deadline) {
-  if (absl::ToUnixNanos(deadline) < planned_wake_nanos_.load()) Wake();
+  const int64_t want = absl::ToUnixNanos(deadline);
+  // planned_wake_nanos_ only moves earlier while the loop sleeps: a later deadline needs no
+  // lock. Awake, the loop reads the deadlines before it sleeps again.
+  int64_t planned = planned_wake_nanos_.load();
+  if (planned == kAwake || want >= planned) return;
+  absl::MutexLock lock(&arm_mu_);
+  planned = planned_wake_nanos_.load();
+  if (planned == kAwake || want >= planned) return;
+  planned_wake_nanos_.store(want);
+  ArmTimer(want);
+}
+
+void Dispatcher::Plan(int64_t nanos) {
+  absl::MutexLock lock(&arm_mu_);
+  planned_wake_nanos_.store(nanos);
+  if (nanos != kAwake) ArmTimer(nanos);
+}
+
+void Dispatcher::ArmTimer(int64_t nanos) {
+  if (nanos == armed_nanos_) return;
+  itimerspec spec{};
+  if (nanos != kNever) {
+    // Relative to the clock's now, which may be a test's: a past deadline fires at once.
+    const int64_t left = std::max<int64_t>(nanos - absl::ToUnixNanos(clock_.Now()), 1);
+    spec.it_value.tv_sec = left / 1'000'000'000;
+    spec.it_value.tv_nsec = left % 1'000'000'000;
+  }
+  if (::syscall(SYS_timerfd_settime, timer_fd_, 0, &spec, nullptr) != 0) {
+    NETSHIM_LOG(kError, "dispatcher: timerfd_settime: {}", std::strerror(errno));
+    return;
+  }
+  armed_nanos_ = nanos;
+}
+
+bool Dispatcher::BeginCallerPoll() {
+  if (link_fd_ < 0 || !running() || caller_polls_.load(std::memory_order_relaxed)) return false;
+  bool expected = false;
+  if (!caller_polls_.compare_exchange_strong(expected, true, std::memory_order_acquire)) {
+    return false;
+  }
+  // Off the loop's set: a frame now wakes the caller alone.
+  EpollCtl(epoll_fd_, EPOLL_CTL_DEL, link_fd_, 0);
+  return true;
+}
+
+size_t Dispatcher::CallerPoll() {
+  absl::MutexLock lock(&work_mu_);
+  const size_t n = target_->PollOnce(kPollBudget);
+  // What the frames set going (a delayed ACK, a retransmission, a reassembly's end) is for
+  // the loop to run: it must not sleep past it.
+  if (n > 0) {
+    if (const std::optional<absl::Time> next = target_->NextDeadline()) WakeIfBefore(*next);
+  }
+  return n;
+}
+
+void Dispatcher::EndCallerPoll() {
+  // Back in the loop's set, level-triggered: frames that came meanwhile wake it now.
+  EpollCtl(epoll_fd_, EPOLL_CTL_ADD, link_fd_, EPOLLIN);
+  caller_polls_.store(false, std::memory_order_release);
 }
 
 void Dispatcher::Loop() {
   epoll_event events[4];
   while (!stop_.load(std::memory_order_acquire)) {
-    // Drain what is waiting; a full budget means more may be queued, so do not sleep.
-    const size_t polled = target_->PollOnce(kPollBudget);
-    const absl::Time now = clock_.Now();
-    target_->RunTimers(now);
-    if (polled == kPollBudget) continue;
-
-    const std::optional<absl::Time> deadline = target_->NextDeadline();
-    const int64_t planned = deadline ? absl::ToUnixNanos(*deadline) : INT64_MAX;
-    planned_wake_nanos_.store(planned);
-    // A thread that armed an earlier timer before the store above saw us awake and did not
-    // wake us; look once more so its deadline is not slept through. One that arms it after
-    // sees `planned` and writes the eventfd.
-    const std::optional<absl::Time> again = target_->NextDeadline();
-    if (again && (!deadline || *again < *deadline)) continue;
-    int timeout_ms = -1;
-    if (deadline) {
-      // Round up: waking a little late is fine, waking early spins.
-      timeout_ms = static_cast<int>(std::clamp<int64_t>(
-          absl::ToInt64Milliseconds(absl::Ceil(*deadline - clock_.Now(), absl::Milliseconds(1))), 0,
-          60'000));
+    std::optional<absl::Time> deadline;
+    {
+      absl::MutexLock lock(&work_mu_);
+      // Drain what is waiting; a full budget means more may be queued, so do not sleep.
+      const size_t polled = target_->PollOnce(kPollBudget);
+      target_->RunTimers(clock_.Now());
+      if (polled == kPollBudget) continue;
+      deadline = target_->NextDeadline();
     }
-    const int n = ::epoll_wait(epoll_fd_, events, 4, timeout_ms);
-    planned_wake_nanos_.store(INT64_MIN);  // awake: nobody needs to wake us
+    Plan(deadline ? absl::ToUnixNanos(*deadline) : kNever);
+    // A thread that armed an earlier timer before Plan() saw us awake and did not re-arm the
+    // timerfd; look once more so its deadline is not slept through. One that arms it after
+    // sees the plan and re-arms.
+    std::optional<absl::Time> again;
+    {
+      absl::MutexLock lock(&work_mu_);
+      again = target_->NextDeadline();
+    }
+    if (again && (!deadline || *again < *deadline)) {
+      Plan(kAwake);
+      continue;
+    }
+    const int n = static_cast<int>(
+        ::syscall(SYS_epoll_pwait, epoll_fd_, events, 4, -1, nullptr, kKernelSigsetSize));
+    bool timer_fired = false;
+    for (int i = 0; i < n; ++i) timer_fired |= events[i].data.fd == timer_fd_;
+    {
+      absl::MutexLock lock(&arm_mu_);
+      planned_wake_nanos_.store(kAwake);  // awake: nobody needs to re-arm for us
+      if (timer_fired) armed_nanos_ = kNever;
+    }
     if (n < 0 && errno != EINTR) {
       NETSHIM_LOG(kError, "dispatcher: epoll_wait: {}", std::strerror(errno));
       break;
     }
-    // Nothing to read back: the wake eventfd is edge-triggered, the link's fd is PollOnce's.
+    // Nothing to read back: the wake and timer fds are edge-triggered, the link is PollOnce's.
   }
 }
 
 std::vector<int> Dispatcher::Descriptors() const {
   std::vector<int> fds;
-  for (int fd : {link_fd_, epoll_fd_, wake_fd_}) {
+  for (int fd : {link_fd_, epoll_fd_, wake_fd_, timer_fd_}) {
     if (fd >= 0) fds.push_back(fd);
   }
   return fds;

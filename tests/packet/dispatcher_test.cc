@@ -5,6 +5,8 @@
 #include <chrono>
 #include <thread>
 
+#include "stack/link/impair_link.h"
+#include "stack/link/impair_spec.h"
 #include "stack/runtime/dispatcher.h"
 #include "tests/packet/stack_fixture.h"
 
@@ -33,6 +35,20 @@ class DispatcherTest : public ::testing::Test {
       if (got.size() < n) std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }
     return got;
+  }
+
+  // Waits until the loop sleeps.
+  void WaitIdle() {
+    const absl::Time limit = absl::Now() + absl::Seconds(5);
+    while (!stack_->dispatcher()->idle() && absl::Now() < limit) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    ASSERT_TRUE(stack_->dispatcher()->idle()) << "the loop never went to sleep";
+  }
+
+  Bytes PeerArpRequest() {
+    return ArpFrame(ArpOp::kRequest, MacAddress::Broadcast(), kPeerMac, kPeerIp, MacAddress::Zero(),
+                    kStackIp);
   }
 
   ChannelLink* link_ = nullptr;
@@ -75,6 +91,92 @@ TEST_F(DispatcherTest, TimerArmedFromAnotherThreadWakesTheLoop) {
     ASSERT_TRUE(s.arp);
     EXPECT_EQ(s.arp->target_ip, kPeerIp);
   }
+}
+
+// A caller that takes the link processes its frames itself; one caller at a time.
+TEST_F(DispatcherTest, CallerPollTakesTheLinksFrames) {
+  ASSERT_EQ(WaitForSent(1).size(), 1u);  // the announcement
+  Dispatcher* d = stack_->dispatcher();
+  ASSERT_TRUE(d->BeginCallerPoll());
+  EXPECT_FALSE(d->BeginCallerPoll()) << "two threads held the link";
+  link_->Inject(PeerArpRequest());
+  // The loop may still poll (a wake, a timer); whoever takes the frame answers it once.
+  const absl::Time limit = absl::Now() + absl::Seconds(5);
+  while (link_->sent_count() == 0 && absl::Now() < limit) {
+    d->CallerPoll();
+    std::this_thread::yield();
+  }
+  auto sent = WaitForSent(1);
+  ASSERT_EQ(sent.size(), 1u);
+  ASSERT_TRUE(sent[0].arp);
+  EXPECT_EQ(sent[0].arp->op, ArpOp::kReply);
+  d->EndCallerPoll();
+  ASSERT_TRUE(d->BeginCallerPoll()) << "the link was not handed back";
+  d->EndCallerPoll();
+}
+
+// A frame that arrived while a caller held the link and was not taken by it is the loop's
+// once the link is handed back: the loop watches the link again and sees it waiting.
+TEST_F(DispatcherTest, FramesLeftByTheCallerGoToTheLoop) {
+  ASSERT_EQ(WaitForSent(1).size(), 1u);
+  Dispatcher* d = stack_->dispatcher();
+  WaitIdle();
+  ASSERT_TRUE(d->BeginCallerPoll());
+  link_->Inject(PeerArpRequest());
+  d->EndCallerPoll();
+  auto sent = WaitForSent(1);
+  ASSERT_EQ(sent.size(), 1u) << "the frame waited on the link with nobody watching it";
+  ASSERT_TRUE(sent[0].arp);
+  EXPECT_EQ(sent[0].arp->op, ArpOp::kReply);
+}
+
+// A frame a caller processed can set a deadline that only the loop runs (here the receive
+// side of an impaired link holds it 50 ms): the loop, asleep with no deadline, must be
+// re-armed for it.
+TEST(DispatcherCallerPoll, DeadlinesSetByTheCallersFramesAreKept) {
+  StackOptions o;
+  o.address = Ipv4Cidr{kStackIp, 24};
+  o.mac = kStackMac;
+  ChannelLink* channel = nullptr;
+  auto spec = ParseImpairSpec("rx.delay=50ms");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  auto s = Stack::Create(o, [&](BufferPool*, LinkStats*) {
+    auto inner = std::make_unique<ChannelLink>(1500);
+    channel = inner.get();
+    return absl::StatusOr<std::unique_ptr<LinkEndpoint>>(
+        std::make_unique<ImpairLink>(std::move(inner), *spec, MonotonicClock::Get()));
+  });
+  ASSERT_TRUE(s.ok()) << s.status();
+  std::unique_ptr<Stack> stack = *std::move(s);
+  ASSERT_TRUE(stack->Start().ok());
+  Dispatcher* d = stack->dispatcher();
+  auto wait_sent = [&](size_t n) {
+    std::vector<Bytes> got;
+    const absl::Time limit = absl::Now() + absl::Seconds(5);
+    while (got.size() < n && absl::Now() < limit) {
+      for (Bytes& f : channel->TakeSent()) got.push_back(std::move(f));
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return got;
+  };
+  ASSERT_EQ(wait_sent(1).size(), 1u);  // the announcement
+  absl::Time limit = absl::Now() + absl::Seconds(5);
+  while (!d->idle() && absl::Now() < limit) std::this_thread::yield();
+  ASSERT_TRUE(d->idle());
+  ASSERT_TRUE(d->BeginCallerPoll());
+  channel->Inject(ArpFrame(ArpOp::kRequest, MacAddress::Broadcast(), kPeerMac, kPeerIp,
+                           MacAddress::Zero(), kStackIp));
+  size_t taken = 0;
+  limit = absl::Now() + absl::Seconds(5);
+  while (taken == 0 && absl::Now() < limit) taken = d->CallerPoll();
+  d->EndCallerPoll();
+  ASSERT_EQ(taken, 1u);
+  const std::vector<Bytes> sent = wait_sent(1);
+  ASSERT_EQ(sent.size(), 1u) << "the delayed frame was never delivered: the loop slept on";
+  const Sent reply = Dissect(sent[0]);
+  ASSERT_TRUE(reply.arp);
+  EXPECT_EQ(reply.arp->op, ArpOp::kReply);
+  stack->Stop();
 }
 
 // Counts its polls; nothing else to do, so the loop sleeps with no deadline.

@@ -72,6 +72,7 @@ TEST(ConfigTest, DefaultsWhenNothingIsSet) {
   EXPECT_EQ(config->loopback, Config::Loopback::kKernel);
   EXPECT_EQ(config->dns, Config::Dns::kStack);
   EXPECT_EQ(config->exit_timeout, absl::Seconds(10));
+  EXPECT_TRUE(config->caller_poll);
 }
 
 TEST(ConfigTest, EmptyValuesMeanUnset) {
@@ -79,7 +80,8 @@ TEST(ConfigTest, EmptyValuesMeanUnset) {
   for (const char* name :
        {"NETSHIM_TAP", "NETSHIM_TAP_FD", "NETSHIM_ADDR", "NETSHIM_GW", "NETSHIM_MAC", "NETSHIM_MTU",
         "NETSHIM_LOG", "NETSHIM_LOG_FILE", "NETSHIM_PCAP", "NETSHIM_IMPAIR", "NETSHIM_STATS",
-        "NETSHIM_THREADS", "NETSHIM_LOOPBACK", "NETSHIM_DNS", "NETSHIM_EXIT_TIMEOUT"}) {
+        "NETSHIM_THREADS", "NETSHIM_LOOPBACK", "NETSHIM_DNS", "NETSHIM_EXIT_TIMEOUT",
+        "NETSHIM_CALLER_POLL"}) {
     env[name] = "";
   }
   auto config = Parse(env);
@@ -301,6 +303,13 @@ TEST(ConfigTest, Loopback) {
   EXPECT_EQ(ParseWith("NETSHIM_LOOPBACK", "stack")->loopback, Config::Loopback::kStack);
   ExpectRejected("NETSHIM_LOOPBACK", {"Kernel", "STACK", "both", "1"});
   EXPECT_THAT(ErrorFor("NETSHIM_LOOPBACK", "x"), HasSubstr("expected kernel or stack"));
+}
+
+TEST(ConfigTest, CallerPoll) {
+  EXPECT_TRUE(ParseWith("NETSHIM_CALLER_POLL", "on")->caller_poll);
+  EXPECT_FALSE(ParseWith("NETSHIM_CALLER_POLL", "off")->caller_poll);
+  ExpectRejected("NETSHIM_CALLER_POLL", {"On", "1", "yes", "offf"});
+  EXPECT_THAT(ErrorFor("NETSHIM_CALLER_POLL", "x"), HasSubstr("expected on or off"));
 }
 
 TEST(ConfigTest, Dns) {

@@ -170,5 +170,99 @@ TEST_F(ShimSignals, PollIsNeverRestarted) {
   CloseFd(table, fd);
 }
 
+// --- DeferSignals ---
+
+std::atomic<int> g_deferred_runs{0};
+std::atomic<int> g_deferred_value{0};
+std::atomic<int> g_deferred_code{0};
+std::atomic<int> g_depth_seen{-1};
+void ValueHandler(int, siginfo_t* info, void*) {
+  g_deferred_runs.fetch_add(1);
+  g_deferred_value.store(info->si_value.sival_int);
+  g_deferred_code.store(info->si_code);
+}
+
+// A handler that arrives inside a section runs when the outermost one ends, once, with the
+// siginfo it came with (here a queued value and SI_QUEUE).
+TEST_F(ShimSignals, HandlersWaitForTheEndOfTheOutermostSection) {
+  struct sigaction act {};
+  act.sa_sigaction = ValueHandler;
+  sigemptyset(&act.sa_mask);
+  act.sa_flags = SA_SIGINFO | SA_RESTART;
+  ASSERT_EQ(InstallSignalAction(SIGUSR2, &act, nullptr), 0);
+  const int before = g_deferred_runs.load();
+  const SignalMark mark = CurrentSignalMark();
+  {
+    DeferSignals outer;
+    {
+      DeferSignals inner;
+      sigval value{};
+      value.sival_int = 4242;
+      // To this thread (SI_QUEUE, as sigqueue(3)): delivered before the call returns.
+      ASSERT_EQ(pthread_sigqueue(pthread_self(), SIGUSR2, value), 0);
+      raise(SIGUSR2);  // a second one while pending is pending once
+      EXPECT_EQ(g_deferred_runs.load(), before) << "ran inside the section";
+    }
+    EXPECT_EQ(g_deferred_runs.load(), before) << "ran when an inner section ended";
+    EXPECT_FALSE(HandlerRanSince(mark));
+  }
+  EXPECT_EQ(g_deferred_runs.load(), before + 1);
+  EXPECT_EQ(g_deferred_value.load(), 4242) << "the siginfo was not kept";
+  EXPECT_EQ(g_deferred_code.load(), SI_QUEUE);
+  EXPECT_TRUE(HandlerRanSince(mark));
+  EXPECT_TRUE(ShouldRestart(mark)) << "the re-delivered handler was not counted";
+}
+
+// Synchronous signals and SA_RESETHAND handlers are never deferred.
+TEST_F(ShimSignals, SomeHandlersRunInsideSections) {
+  ASSERT_EQ(Install(PlainHandler, SA_RESETHAND), 0);
+  int before = g_plain.load();
+  {
+    DeferSignals defer;
+    raise(SIGUSR2);
+    EXPECT_EQ(g_plain.load(), before + 1) << "an SA_RESETHAND handler waited (it would find "
+                                             "SIG_DFL on re-delivery)";
+  }
+  struct sigaction saved_bus {};
+  ASSERT_EQ(real::sigaction(SIGBUS, nullptr, &saved_bus), 0);
+  struct sigaction act {};
+  act.sa_handler = PlainHandler;
+  sigemptyset(&act.sa_mask);
+  ASSERT_EQ(InstallSignalAction(SIGBUS, &act, nullptr), 0);
+  before = g_plain.load();
+  {
+    DeferSignals defer;
+    raise(SIGBUS);
+    EXPECT_EQ(g_plain.load(), before + 1) << "a synchronous signal waited";
+  }
+  real::sigaction(SIGBUS, &saved_bus, nullptr);
+}
+
+std::atomic<int> g_hook_runs{0};
+std::atomic<int> g_plain_at_hook{-1};
+void CountingHook() {
+  g_hook_runs.fetch_add(1);
+  g_plain_at_hook.store(g_plain.load());
+}
+
+// The hook runs before the handler (outside sections), once, then is forgotten.
+TEST_F(ShimSignals, TheBeforeHandlerHookRunsFirstAndOnce) {
+  ASSERT_EQ(Install(PlainHandler, SA_RESTART), 0);
+  const int hooks = g_hook_runs.load();
+  const int before = g_plain.load();
+  SetBeforeHandlerHook(CountingHook);
+  {
+    DeferSignals defer;
+    raise(SIGUSR2);
+    EXPECT_EQ(g_hook_runs.load(), hooks) << "the hook ran for a deferred signal";
+  }
+  EXPECT_EQ(g_hook_runs.load(), hooks + 1);
+  EXPECT_EQ(g_plain_at_hook.load(), before) << "the handler ran before the hook";
+  EXPECT_EQ(g_plain.load(), before + 1);
+  raise(SIGUSR2);
+  EXPECT_EQ(g_hook_runs.load(), hooks + 1) << "the hook ran twice";
+  EXPECT_EQ(g_plain.load(), before + 2);
+}
+
 }  // namespace
 }  // namespace netshim

@@ -1,0 +1,175 @@
+// Caller polling through the shim's blocking waits: a thread blocked on a socket holds the
+// link's turn and takes the frames itself, and a handler that longjmp()s out of the wait
+// hands the turn back. The "link" is a pipe; its frames are bytes.
+#include "shim/link_turn.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <thread>
+
+#include "gtest/gtest.h"
+#include "shim/real_calls.h"
+#include "shim/signals.h"
+#include "shim/waiter.h"
+#include "stack/runtime/dispatcher.h"
+#include "tests/unit/shim/fake_socket.h"
+#include "tests/unit/shim/signal_helper.h"
+
+namespace netshim {
+namespace {
+
+using ::netshim::testing::FakeSocket;
+
+// Each byte on the pipe is a frame for `socket` (when set); records who took it.
+class PipeTarget final : public DispatchTarget {
+ public:
+  explicit PipeTarget(int fd) : fd_(fd) {}
+  size_t PollOnce(size_t budget) override {
+    size_t n = 0;
+    char c;
+    while (n < budget && ::read(fd_, &c, 1) == 1) {
+      ++n;
+      taker.store(pthread_self());
+      frames.fetch_add(1);
+      if (FakeSocket* s = socket.load()) s->Deliver("x");
+    }
+    return n;
+  }
+  void RunTimers(absl::Time) override {}
+  std::optional<absl::Time> NextDeadline() override { return std::nullopt; }
+
+  std::atomic<FakeSocket*> socket{nullptr};
+  std::atomic<pthread_t> taker{};
+  std::atomic<int> frames{0};
+
+ private:
+  int fd_;
+};
+
+class LinkTurnTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_EQ(::pipe2(pipe_, O_NONBLOCK | O_CLOEXEC), 0);
+    target_ = std::make_unique<PipeTarget>(pipe_[0]);
+    dispatcher_ = std::make_unique<Dispatcher>(target_.get(), MonotonicClock::Get(), pipe_[0]);
+    ASSERT_TRUE(dispatcher_->Start().ok());
+    LinkTurn::SetDispatcherForTesting(dispatcher_.get());
+  }
+  void TearDown() override {
+    LinkTurn::SetDispatcherForTesting(nullptr);
+    dispatcher_->Stop();
+    ::close(pipe_[0]);
+    ::close(pipe_[1]);
+  }
+  void SendFrame() { ASSERT_EQ(::write(pipe_[1], "f", 1), 1); }
+  // Waits (bounded) until some thread holds the turn.
+  bool WaitForTurnTaken() {
+    const absl::Time limit = absl::Now() + absl::Seconds(10);
+    while (!dispatcher_->caller_polling() && absl::Now() < limit) std::this_thread::yield();
+    return dispatcher_->caller_polling();
+  }
+
+  int pipe_[2] = {-1, -1};
+  std::unique_ptr<PipeTarget> target_;
+  std::unique_ptr<Dispatcher> dispatcher_;
+};
+
+// The frame a blocked receiver waits for is taken by the receiver itself, and wakes it.
+TEST_F(LinkTurnTest, ABlockedReceiverTakesItsOwnFrame) {
+  FakeSocket socket;
+  target_->socket.store(&socket);
+  std::atomic<pthread_t> waiter_thread{};
+  std::atomic<int> result{1};
+  std::thread t([&] {
+    waiter_thread.store(pthread_self());
+    result.store(WaitForSocket(socket, POLLIN, MonotonicNow() + absl::Seconds(10), true));
+  });
+  ASSERT_TRUE(WaitForTurnTaken()) << "the blocked thread never took the link";
+  SendFrame();
+  t.join();
+  EXPECT_EQ(result.load(), 0);
+  EXPECT_EQ(target_->frames.load(), 1);
+  EXPECT_TRUE(pthread_equal(target_->taker.load(), waiter_thread.load()))
+      << "the dispatch thread took the frame: the reply cost two wake-ups";
+  EXPECT_FALSE(dispatcher_->caller_polling()) << "the turn was not handed back";
+  target_->socket.store(nullptr);
+}
+
+// While one thread holds the turn another waits the ordinary way, and frames for it come
+// through the holder.
+TEST_F(LinkTurnTest, OneThreadHoldsTheTurnTheOthersAreWokenThroughIt) {
+  FakeSocket first, second;
+  std::atomic<int> first_result{1};
+  std::thread holder([&] {
+    first_result.store(WaitForSocket(first, POLLIN, MonotonicNow() + absl::Seconds(10), true));
+  });
+  ASSERT_TRUE(WaitForTurnTaken());
+  {
+    LinkTurn mine;
+    EXPECT_FALSE(mine.held()) << "two threads held the turn";
+  }
+  target_->socket.store(&second);
+  std::atomic<int> second_result{1};
+  std::thread other([&] {
+    second_result.store(WaitForSocket(second, POLLIN, MonotonicNow() + absl::Seconds(10), true));
+  });
+  SendFrame();
+  other.join();
+  EXPECT_EQ(second_result.load(), 0);
+  target_->socket.store(&first);
+  SendFrame();
+  holder.join();
+  EXPECT_EQ(first_result.load(), 0);
+  target_->socket.store(nullptr);
+}
+
+sigjmp_buf g_jump;
+std::atomic<bool> g_jump_armed{false};
+void JumpHandler(int) {
+  if (g_jump_armed.exchange(false)) siglongjmp(g_jump, 1);
+}
+
+// iperf3's SIGINT handler longjmp()s out of whatever blocking call it interrupts: the
+// link must not stay with a thread that no longer sleeps on it.
+TEST_F(LinkTurnTest, ALongjmpOutOfTheWaitHandsTheTurnBack) {
+  struct sigaction saved {};
+  ASSERT_EQ(real::sigaction(SIGUSR2, nullptr, &saved), 0);
+  struct sigaction act {};
+  act.sa_handler = JumpHandler;
+  sigemptyset(&act.sa_mask);
+  ASSERT_EQ(InstallSignalAction(SIGUSR2, &act, nullptr), 0);
+  FakeSocket socket;  // the jump leaves its Watch behind; nothing notifies it again
+  std::atomic<bool> jumped{false};
+  std::thread t([&] {
+    if (sigsetjmp(g_jump, 1) == 0) {
+      g_jump_armed.store(true);
+      WaitForSocket(socket, POLLIN, MonotonicNow() + absl::Seconds(20), true);
+    } else {
+      jumped.store(true);
+    }
+  });
+  ASSERT_TRUE(WaitForTurnTaken());
+  {
+    testing::SignalSender sender(t.native_handle(), SIGUSR2);
+    const absl::Time limit = absl::Now() + absl::Seconds(10);
+    while (!jumped.load() && absl::Now() < limit) std::this_thread::yield();
+  }
+  t.join();
+  real::sigaction(SIGUSR2, &saved, nullptr);
+  ASSERT_TRUE(jumped.load());
+  EXPECT_FALSE(dispatcher_->caller_polling()) << "the jump carried the link away";
+  // The loop watches the link again.
+  SendFrame();
+  const absl::Time limit = absl::Now() + absl::Seconds(10);
+  while (target_->frames.load() == 0 && absl::Now() < limit) std::this_thread::yield();
+  EXPECT_EQ(target_->frames.load(), 1) << "nobody watches the link";
+}
+
+}  // namespace
+}  // namespace netshim
