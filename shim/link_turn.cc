@@ -27,7 +27,12 @@ std::atomic<Dispatcher*> g_test_dispatcher{nullptr};
 void LinkTurn::SetDispatcherForTesting(Dispatcher* d) { g_test_dispatcher.store(d); }
 
 LinkTurn::LinkTurn() {
-  if (t_turn != nullptr) return;  // this thread holds it already, further up its stack
+  if (t_turn != nullptr) {
+    // This thread holds it already, further up its stack: used here, handed back there.
+    dispatcher_ = t_turn;
+    borrowed_ = true;
+    return;
+  }
   Dispatcher* d = g_test_dispatcher.load(std::memory_order_relaxed);
   if (d == nullptr) d = shim::CallerPollDispatcher();
   if (d == nullptr) return;
@@ -39,7 +44,7 @@ LinkTurn::LinkTurn() {
 }
 
 LinkTurn::~LinkTurn() {
-  if (dispatcher_ == nullptr) return;
+  if (dispatcher_ == nullptr || borrowed_) return;
   DeferSignals defer;
   if (t_turn == nullptr) return;  // a handler handed it back
   SetBeforeHandlerHook(nullptr);

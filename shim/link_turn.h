@@ -14,9 +14,10 @@ class Dispatcher;
 
 class LinkTurn {
  public:
-  // Takes the turn if the stack runs, NETSHIM_CALLER_POLL is on and no other thread has it.
+  // Takes the turn if the stack runs, NETSHIM_CALLER_POLL is on and no other thread has it;
+  // inside another LinkTurn's scope on this thread, shares that one's.
   LinkTurn();
-  // Hands it back unless a handler did.
+  // Hands it back unless a handler did (or an outer LinkTurn took it).
   ~LinkTurn();
   LinkTurn(const LinkTurn&) = delete;
   LinkTurn& operator=(const LinkTurn&) = delete;
@@ -32,7 +33,8 @@ class LinkTurn {
   static void SetDispatcherForTesting(Dispatcher* d);
 
  private:
-  Dispatcher* dispatcher_ = nullptr;  // set while this object took the turn
+  Dispatcher* dispatcher_ = nullptr;  // set while this object took (or borrows) the turn
+  bool borrowed_ = false;             // an outer LinkTurn on this thread took it
 };
 
 }  // namespace netshim

@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <memory>
+#include <optional>
 
 #include "absl/container/inlined_vector.h"
 #include "shim/link_turn.h"
@@ -109,7 +110,7 @@ std::optional<int> PollMerged(const FdTable& table, pollfd* fds, nfds_t n, const
   }
   kernel.push_back(pollfd{waiter->fd(), POLLIN, 0});
   kernel.push_back(pollfd{-1, POLLIN, 0});  // the link, while this thread holds its turn
-  LinkTurn turn;
+  std::optional<LinkTurn> turn;             // taken before the first sleep
   const SignalMark mark = CurrentSignalMark();
   for (;;) {
     // With the Watches in place, a change after this look signals the Waiter.
@@ -121,11 +122,15 @@ std::optional<int> PollMerged(const FdTable& table, pollfd* fds, nfds_t n, const
     }
     timespec left{};
     if (deadline) left = TimeLeft(*deadline);
-    kernel[n + 1].fd = turn.held() ? turn.fd() : -1;
+    if (!turn) turn.emplace();
+    kernel[n + 1].fd = turn->held() ? turn->fd() : -1;
     const int r = real::ppoll(kernel.data(), n + 2, deadline ? &left : nullptr, sigmask);
     if (r < 0) return -errno;
     if (kernel[n + 1].revents != 0) {
-      turn.Poll();
+      // Our own sockets' changes are seen by the readiness check below: no eventfd write.
+      waiter->Quiet(true);
+      turn->Poll();
+      waiter->Quiet(false);
       // A handler the poll deferred ran as it ended: poll(2) is never restarted.
       if (HandlerRanSince(mark)) return -EINTR;
     }

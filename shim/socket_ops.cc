@@ -14,6 +14,7 @@
 #include <optional>
 
 #include "absl/container/inlined_vector.h"
+#include "shim/link_turn.h"
 #include "shim/loopback.h"
 #include "shim/real_calls.h"
 #include "shim/signals.h"
@@ -227,7 +228,12 @@ int ConnectSocket(OpenSocket& s, const sockaddr* addr, socklen_t len) {
   }
   Socket& socket = s.socket();
   if (parsed.disconnect) return socket.Disconnect();
+  // The link's turn around the SYN: a peer on this host answers inside our write to the TAP,
+  // so its SYN-ACK is queued when the write returns. Taken here, it is processed right
+  // away on this thread, instead of waking the dispatch thread (which would then wake us).
+  LinkTurn turn;
   int r = InStack([&] { return socket.Connect(parsed.address); });
+  if (r == -EINPROGRESS && turn.held()) turn.Poll();
   if (r != -EINPROGRESS || !s.stream() || s.nonblocking()) return r;
   CallDeadline deadline(socket, CallDeadline::kSend);
   for (;;) {

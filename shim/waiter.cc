@@ -114,7 +114,7 @@ int Waiter::fd() {
     // made its Watches after Drain(), and no Signal() writes before kPolled), then make
     // every Signal() write: one that comes between the two is seen by the caller's
     // readiness check, which follows.
-    if (counter_dirty_) ReadCounter();
+    if ((state_.load() & kWritten) != 0) ReadCounter();
     state_.fetch_or(kPolled);
     polled_ = true;
   }
@@ -124,9 +124,12 @@ int Waiter::fd() {
 void Waiter::Signal() {
   const uint32_t prev = state_.fetch_or(kSignalled);
   const bool first_while_asleep = (prev & (kSleeping | kSignalled)) == kSleeping;
-  if (!first_while_asleep && (prev & kPolled) == 0) return;
+  if (!first_while_asleep && (prev & (kPolled | kQuiet)) != kPolled) return;
   const uint64_t one = 1;
   [[maybe_unused]] ssize_t n = real::write(fd_, &one, sizeof(one));
+  // After the write: a ReadCounter() that clears the bit before this point either read
+  // the write or leaves the bit set for the next one.
+  state_.fetch_or(kWritten);
 }
 
 void Waiter::Drain() {
@@ -137,21 +140,28 @@ void Waiter::Drain() {
     return;
   }
   // Also clears a kSleeping left by a Sleep() that never returned (a handler's longjmp).
-  state_.exchange(0);
+  state_.fetch_and(kWritten);
+}
+
+void Waiter::Quiet(bool on) {
+  if (on) {
+    state_.fetch_or(kQuiet);
+  } else {
+    state_.fetch_and(~kQuiet);
+  }
 }
 
 void Waiter::ReadCounter() {
+  state_.fetch_and(~kWritten);  // before the read: see Signal()
   uint64_t count;
   [[maybe_unused]] ssize_t n = real::read(fd_, &count, sizeof(count));
-  counter_dirty_ = false;
 }
 
 void Waiter::EndLease() {
   if (!polled_) return;
   // The Watches are gone: no Signal() is in flight. Writes after the caller's last
-  // Drain() may be in the counter.
+  // Drain() left kWritten set, for the next fd().
   polled_ = false;
-  counter_dirty_ = true;
   state_.fetch_and(~kPolled);
 }
 
@@ -230,7 +240,7 @@ int Waiter::Sleep(const Deadline& deadline, const sigset_t* sigmask) {
     // r == 0: the kernel rounds to its clock's granularity; the loop re-checks the deadline.
   }
   // From here Signal() writes nothing. One that saw kSleeping has written (or is writing).
-  if ((state_.fetch_and(~kSleeping) & kSignalled) != 0) counter_dirty_ = true;
+  state_.fetch_and(~kSleeping);
   errno = saved_errno;
   return result;
 }

@@ -59,6 +59,10 @@ class Waiter {
   // any change after the check is seen.
   void Drain();
 
+  // For an owner that polls fd() itself and is awake, about to check readiness anyway
+  // (after taking the link's frames on its thread): Signal()s meanwhile write nothing.
+  void Quiet(bool on);
+
   // Sleeps until Signal(), `deadline` (-ETIMEDOUT) or a signal handler ran (-EINTR).
   // `sigmask` as ppoll's. Returns 0 when signalled, at once when a Signal() came after the
   // last Drain().
@@ -70,6 +74,9 @@ class Waiter {
   static constexpr uint32_t kSleeping = 1;   // the owner is in (or entering) its sleep
   static constexpr uint32_t kSignalled = 2;  // a Signal() since the last Drain()
   static constexpr uint32_t kPolled = 4;     // fd() was handed out: every Signal() writes
+  static constexpr uint32_t kQuiet = 16;     // Quiet(true): a polled owner is awake
+  static constexpr uint32_t kWritten = 8;    // the counter may be non-zero (a write since
+                                             // the last read)
 
   // One sleep in the kernel: > 0 woken by a write, 0 timed out, < 0 errno set.
   int WaitOnce(const timespec* timeout, const sigset_t* sigmask);
@@ -85,9 +92,8 @@ class Waiter {
   int fd_ = -1;    // the eventfd
   int epfd_ = -1;  // epoll instance holding fd_ edge-triggered; -1: ppoll fallback
   std::atomic<uint32_t> state_{0};
-  // Owner-only: fd() is in use (mirrors kPolled), and the eventfd's counter may be non-zero.
+  // Owner-only: fd() is in use (mirrors kPolled).
   bool polled_ = false;
-  bool counter_dirty_ = false;
 };
 
 // The calling thread's Waiter, for the duration of one wait. A signal handler that blocks

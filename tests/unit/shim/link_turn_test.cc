@@ -129,6 +129,40 @@ TEST_F(LinkTurnTest, OneThreadHoldsTheTurnTheOthersAreWokenThroughIt) {
   target_->socket.store(nullptr);
 }
 
+// A LinkTurn inside another on the same thread (a blocking connect's sleep inside the turn
+// it took for its SYN) shares it: held, and not handed back until the outer one ends.
+TEST_F(LinkTurnTest, AnInnerTurnSharesTheOuterOne) {
+  LinkTurn outer;
+  ASSERT_TRUE(outer.held());
+  {
+    LinkTurn inner;
+    EXPECT_TRUE(inner.held()) << "the inner sleep would not watch the link";
+    EXPECT_EQ(inner.fd(), outer.fd());
+  }
+  EXPECT_TRUE(outer.held());
+  EXPECT_TRUE(dispatcher_->caller_polling()) << "the inner turn handed the outer one back";
+}
+
+// A blocking wait inside a held turn sleeps on the link: its frame is taken by this thread.
+TEST_F(LinkTurnTest, AWaitInsideAHeldTurnWatchesTheLink) {
+  FakeSocket socket;
+  target_->socket.store(&socket);
+  std::atomic<int> result{1};
+  std::atomic<pthread_t> waiter_thread{};
+  std::thread t([&] {
+    waiter_thread.store(pthread_self());
+    LinkTurn outer;
+    result.store(WaitForSocket(socket, POLLIN, MonotonicNow() + absl::Seconds(10), true));
+  });
+  ASSERT_TRUE(WaitForTurnTaken());
+  SendFrame();
+  t.join();
+  EXPECT_EQ(result.load(), 0);
+  EXPECT_TRUE(pthread_equal(target_->taker.load(), waiter_thread.load()));
+  EXPECT_FALSE(dispatcher_->caller_polling());
+  target_->socket.store(nullptr);
+}
+
 sigjmp_buf g_jump;
 std::atomic<bool> g_jump_armed{false};
 void JumpHandler(int) {
