@@ -431,7 +431,7 @@ int EpollWaitMerged(EpollSet& set, epoll_event* events, int maxevents, const Dea
       }
       const bool sleeps =
           may_sleep && (timeout == nullptr || timeout->tv_sec != 0 || timeout->tv_nsec != 0);
-      if (sleeps && !turn) turn.emplace();
+      if (sleeps && !turn) turn.emplace(/*only_if_loop_asleep=*/true);
       const int k = sleeps && turn->held() ? KernelEventsOrFrames(set, *turn, mark, events + n,
                                                                   maxevents - n, timeout, sigmask)
                                            : KernelEvents(set, events + n, maxevents - n, timeout,

@@ -26,7 +26,7 @@ std::atomic<Dispatcher*> g_test_dispatcher{nullptr};
 
 void LinkTurn::SetDispatcherForTesting(Dispatcher* d) { g_test_dispatcher.store(d); }
 
-LinkTurn::LinkTurn() {
+LinkTurn::LinkTurn(bool only_if_loop_asleep) {
   if (t_turn != nullptr) {
     // This thread holds it already, further up its stack: used here, handed back there.
     dispatcher_ = t_turn;
@@ -37,7 +37,7 @@ LinkTurn::LinkTurn() {
   if (d == nullptr) d = shim::CallerPollDispatcher();
   if (d == nullptr) return;
   DeferSignals defer;  // a handler between taking and recording would lose the turn
-  if (!d->BeginCallerPoll()) return;
+  if (!d->BeginCallerPoll(only_if_loop_asleep)) return;
   t_turn = d;
   dispatcher_ = d;
   SetBeforeHandlerHook(HandBackForHandler);

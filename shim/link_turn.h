@@ -16,7 +16,9 @@ class LinkTurn {
  public:
   // Takes the turn if the stack runs, NETSHIM_CALLER_POLL is on and no other thread has it;
   // inside another LinkTurn's scope on this thread, shares that one's.
-  LinkTurn();
+  // `only_if_loop_asleep`: not while the dispatch thread is awake (for epoll loops over many
+  // connections; Dispatcher::BeginCallerPoll).
+  explicit LinkTurn(bool only_if_loop_asleep = false);
   // Hands it back unless a handler did (or an outer LinkTurn took it).
   ~LinkTurn();
   LinkTurn(const LinkTurn&) = delete;

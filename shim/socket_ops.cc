@@ -231,7 +231,7 @@ int ConnectSocket(OpenSocket& s, const sockaddr* addr, socklen_t len) {
   // The link's turn around the SYN: a peer on this host answers inside our write to the TAP,
   // so its SYN-ACK is queued when the write returns. Taken here, it is processed right
   // away on this thread, instead of waking the dispatch thread (which would then wake us).
-  LinkTurn turn;
+  LinkTurn turn(/*only_if_loop_asleep=*/true);
   int r = InStack([&] { return socket.Connect(parsed.address); });
   if (r == -EINPROGRESS && turn.held()) turn.Poll();
   if (r != -EINPROGRESS || !s.stream() || s.nonblocking()) return r;

@@ -113,8 +113,11 @@ void Dispatcher::ArmTimer(int64_t nanos) {
   armed_nanos_ = nanos;
 }
 
-bool Dispatcher::BeginCallerPoll() {
+bool Dispatcher::BeginCallerPoll(bool only_if_asleep) {
   if (link_fd_ < 0 || !running() || caller_polls_.load(std::memory_order_relaxed)) return false;
+  if (only_if_asleep && planned_wake_nanos_.load(std::memory_order_relaxed) == kAwake) {
+    return false;
+  }
   bool expected = false;
   if (!caller_polls_.compare_exchange_strong(expected, true, std::memory_order_acquire)) {
     return false;

@@ -1,6 +1,8 @@
 // The stack on its own dispatch thread with the real clock: frames arriving on the link are
 // answered without the test driving anything, timers armed from another thread fire on
 // time, and Stop() is clean. Waits are bounded polls on conditions, never fixed sleeps.
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
 #include <thread>
@@ -211,6 +213,44 @@ TEST(DispatcherWake, EveryWakeIsFollowedByAPoll) {
     ASSERT_GT(target.polls.load(), before) << "round " << i << ": a Wake() was slept through";
   }
   d.Stop();
+}
+
+// Holds the loop inside PollOnce (awake) until released.
+class BlockingTarget final : public DispatchTarget {
+ public:
+  size_t PollOnce(size_t) override {
+    inside.store(true);
+    while (!release.load()) std::this_thread::yield();
+    return 0;
+  }
+  void RunTimers(absl::Time) override {}
+  std::optional<absl::Time> NextDeadline() override { return std::nullopt; }
+  std::atomic<bool> inside{false};
+  std::atomic<bool> release{false};
+};
+
+// An epoll loop over many connections takes the link only from a sleeping loop (an awake
+// one takes its frames at no wake-up cost); a blocking call takes it either way.
+TEST(DispatcherCallerPoll, OnlyIfAsleepLeavesTheLinkToAnAwakeLoop) {
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  BlockingTarget target;
+  Dispatcher d(&target, MonotonicClock::Get(), fds[0]);
+  ASSERT_TRUE(d.Start().ok());
+  const absl::Time limit = absl::Now() + absl::Seconds(10);
+  while (!target.inside.load() && absl::Now() < limit) std::this_thread::yield();
+  ASSERT_TRUE(target.inside.load());
+  EXPECT_FALSE(d.BeginCallerPoll(/*only_if_asleep=*/true)) << "taken from an awake loop";
+  ASSERT_TRUE(d.BeginCallerPoll());
+  d.EndCallerPoll();
+  target.release.store(true);
+  while (!d.idle() && absl::Now() < limit) std::this_thread::yield();
+  ASSERT_TRUE(d.idle());
+  EXPECT_TRUE(d.BeginCallerPoll(/*only_if_asleep=*/true)) << "not taken from a sleeping loop";
+  d.EndCallerPoll();
+  d.Stop();
+  ::close(fds[0]);
+  ::close(fds[1]);
 }
 
 }  // namespace
