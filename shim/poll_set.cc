@@ -71,6 +71,11 @@ void SetFdBit(fd_set* set, int fd, bool on) {
   }
 }
 
+// At most this many stack sockets in one poll: a latency-bound wait (one connection, or a
+// control connection and a data one) that takes the link's turn whatever the dispatch
+// thread does.
+constexpr size_t kFewSockets = 2;
+
 }  // namespace
 
 short PollRevents(uint32_t mask, short events) {
@@ -122,7 +127,9 @@ std::optional<int> PollMerged(const FdTable& table, pollfd* fds, nfds_t n, const
     }
     timespec left{};
     if (deadline) left = TimeLeft(*deadline);
-    if (!turn) turn.emplace();
+    // Over more than two stack sockets (a program driving several connections, such as
+    // iperf3 -P 4's select()), only from a sleeping dispatch thread: see epoll_set.cc.
+    if (!turn) turn.emplace(/*only_if_loop_asleep=*/stack.size() > kFewSockets);
     kernel[n + 1].fd = turn->held() ? turn->fd() : -1;
     const int r = real::ppoll(kernel.data(), n + 2, deadline ? &left : nullptr, sigmask);
     if (r < 0) return -errno;
