@@ -395,8 +395,7 @@ int KernelEventsOrFrames(EpollSet& set, LinkTurn& turn, const SignalMark& mark, 
   pollfd p[2] = {{set.epfd(), POLLIN, 0}, {turn.fd(), POLLIN, 0}};
   if (real::ppoll(p, 2, timeout, sigmask) < 0) return -errno;
   if (p[1].revents != 0) {
-    turn.Poll();
-    if (HandlerRanSince(mark)) return -EINTR;
+    if (turn.Poll(mark)) return -EINTR;
   }
   if (p[0].revents == 0) return 0;
   const timespec zero{0, 0};

@@ -56,9 +56,12 @@ bool LinkTurn::held() const { return dispatcher_ != nullptr && t_turn == dispatc
 
 int LinkTurn::fd() const { return dispatcher_->link_fd(); }
 
-void LinkTurn::Poll() {
-  DeferSignals defer;
-  if (held()) dispatcher_->CallerPoll();
+bool LinkTurn::Poll(const SignalMark& mark) {
+  {
+    DeferSignals defer;
+    if (held()) dispatcher_->CallerPoll();
+  }
+  return HandlerRanSince(mark);
 }
 
 }  // namespace netshim

@@ -8,6 +8,8 @@
 // thread would watch it again. Taking, polling and handing back defer signal handlers.
 #pragma once
 
+#include "shim/signals.h"
+
 namespace netshim {
 
 class Dispatcher;
@@ -29,7 +31,9 @@ class LinkTurn {
   // The link's fd to sleep on; only while held().
   int fd() const;
   // Takes the frames waiting on the link, as the dispatch thread would; only while held().
-  void Poll();
+  // True when a handler has run on this thread since `mark` (one the poll deferred runs as
+  // it ends): the caller's wait is interrupted.
+  [[nodiscard]] bool Poll(const SignalMark& mark);
 
   // Tests: turns are taken on `d` instead of the shim's stack (nullptr: the stack's again).
   static void SetDispatcherForTesting(Dispatcher* d);

@@ -136,10 +136,9 @@ std::optional<int> PollMerged(const FdTable& table, pollfd* fds, nfds_t n, const
     if (kernel[n + 1].revents != 0) {
       // Our own sockets' changes are seen by the readiness check below: no eventfd write.
       waiter->Quiet(true);
-      turn->Poll();
+      const bool interrupted = turn->Poll(mark);
       waiter->Quiet(false);
-      // A handler the poll deferred ran as it ended: poll(2) is never restarted.
-      if (HandlerRanSince(mark)) return -EINTR;
+      if (interrupted) return -EINTR;  // poll(2) is never restarted
     }
     const bool woken = kernel[n].revents != 0;
     if (woken) waiter->Drain();

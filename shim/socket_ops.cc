@@ -233,7 +233,8 @@ int ConnectSocket(OpenSocket& s, const sockaddr* addr, socklen_t len) {
   // away on this thread, instead of waking the dispatch thread (which would then wake us).
   LinkTurn turn(/*only_if_loop_asleep=*/true);
   int r = InStack([&] { return socket.Connect(parsed.address); });
-  if (r == -EINPROGRESS && turn.held()) turn.Poll();
+  // A handler this defers runs as it ends; the connection goes on either way.
+  if (r == -EINPROGRESS && turn.held()) (void)turn.Poll(CurrentSignalMark());
   if (r != -EINPROGRESS || !s.stream() || s.nonblocking()) return r;
   CallDeadline deadline(socket, CallDeadline::kSend);
   for (;;) {

@@ -218,10 +218,8 @@ int Waiter::Sleep(const Deadline& deadline, const sigset_t* sigmask) {
       // Frames, for this thread or another. Not "sleeping" while taking them, so that our
       // own socket's Signal() only sets kSignalled (no write).
       state_.fetch_and(~kSleeping);
-      turn.Poll();
-      // A handler the poll deferred ran as it ended: the wait is interrupted, as it would
-      // have been in the kernel's sleep.
-      if (HandlerRanSince(mark)) {
+      // A handler the poll deferred interrupts the wait, as in the kernel's sleep.
+      if (turn.Poll(mark)) {
         result = -EINTR;
         break;
       }
