@@ -114,6 +114,27 @@ TEST_F(TcpCloseTest, PassiveCloseCloseWaitThenLastAck) {
   EXPECT_EQ(stack_->tcp().time_wait_count(), 0u);
 }
 
+TEST_F(TcpCloseTest, PeerFinIsAckedByOurFinWhenTheApplicationClosesAtOnce) {
+  TcpPeer peer(this, 40000, kPort);
+  auto s = Open(peer);
+  peer.Data(Pattern(20));
+  const ParsedTcp data_ack = peer.TakeOneAndObserve();  // quick ACKs at the start
+  EXPECT_SEGMENT(data_ack, kTcpAck, peer.stack_isn + 1, peer.snd_nxt);
+  peer.Fin();
+  EXPECT_EQ(s->state(), TcpState::kCloseWait);
+  // Linux tcp_fin: pingpong mode delays the FIN's ACK.
+  ExpectNothingSent("a bare ACK of the peer's FIN");
+  EXPECT_EQ(Read(*s), Pattern(20));
+  Advance(absl::Milliseconds(5));
+  s->Close();
+  // One segment: our FIN carries the ACK of the peer's.
+  const ParsedTcp fin = peer.TakeOneAndObserve();
+  EXPECT_SEGMENT(fin, kTcpFin | kTcpAck, peer.stack_isn + 1, peer.snd_nxt);
+  EXPECT_EQ(s->state(), TcpState::kLastAck);
+  Advance(absl::Milliseconds(40));
+  ExpectNothingSent("a delayed ACK after the FIN carried it");
+}
+
 TEST_F(TcpCloseTest, FinBeyondAHoleIsTakenWhenTheHoleFills) {
   TcpPeer peer(this, 40000, kPort);
   auto s = Open(peer);

@@ -313,9 +313,12 @@ TEST_F(TcpDataTest, BareFinIsTakenAtZeroWindow) {
   ASSERT_EQ(last.window(), 0);
   // Linux tcp_data_queue: a bare FIN at rcv_nxt is accepted even with no window.
   peer.Fin();
+  EXPECT_EQ(s->state(), TcpState::kCloseWait);
+  // Its ACK is delayed, as any FIN's in ESTABLISHED (Linux tcp_fin's pingpong mode).
+  ExpectNothingSent("the FIN's ACK before the delayed-ACK timer");
+  Advance(absl::Milliseconds(40));
   const ParsedTcp ack = peer.TakeOneAndObserve();
   EXPECT_SEGMENT(ack, kTcpAck, peer.stack_isn + 1, peer.snd_nxt);
-  EXPECT_EQ(s->state(), TcpState::kCloseWait);
 }
 
 TEST_F(TcpDataTest, IpTtlAndTosApplyToSegments) {

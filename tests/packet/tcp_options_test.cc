@@ -838,6 +838,16 @@ TEST(TcpOptions, QuickackReadsOneOnAFreshSocket) {
   });
 }
 
+TEST(TcpOptions, QuickackReadsZeroAfterThePeersFin) {
+  RunBoth([](Trace& t) {
+    auto c = Connect(t.w());
+    t.Check("client shutdown", c.client->Shutdown(SHUT_WR), 0);
+    t.CheckTrue("FIN in", t.w().Wait([&] { return (c.server->Poll() & POLLRDHUP) != 0; }));
+    // tcp_fin: CLOSE-WAIT enters pingpong mode, delaying the FIN's ACK for ours to carry.
+    t.Check("close-wait", c.server->GetInt(IPPROTO_TCP, TCP_QUICKACK), 0);
+  });
+}
+
 TEST(TcpOptions, CongestionControl) {
   RunBoth([](Trace& t) {
     World& w = t.w();

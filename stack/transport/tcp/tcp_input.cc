@@ -437,12 +437,10 @@ void TcpSocket::ReceiveDataLocked(const TcpSegment& seg, Effects& fx) {
   rcv_nxt_ = ofo_.rcv_nxt();
   bytes_received_ += moved;
   fx.notify = true;
-  if (ofo_fin_ && *ofo_fin_ == rcv_nxt_) {
-    ReceiveFinLocked(fx);
-    return;
-  }
-  // Filling a hole is acknowledged at once (RFC 5681 4.2); otherwise delayed.
+  // Filling a hole is acknowledged at once (RFC 5681 4.2), a FIN it reaches included;
+  // otherwise delayed.
   ScheduleAckLocked(had_holes || result.dsack.has_value());
+  if (ofo_fin_ && *ofo_fin_ == rcv_nxt_) ReceiveFinLocked(fx);
 }
 
 void TcpSocket::ScheduleAckLocked(bool now_flag) {
@@ -466,20 +464,27 @@ void TcpSocket::ReceiveFinLocked(Effects& fx) {
   fin_received_ = true;
   shutdown_ |= kRcvShutdown;
   fx.notify = true;
-  ScheduleAckLocked(true);
   switch (state_) {
     case TcpState::kSynReceived:
     case TcpState::kEstablished:
       SetStateLocked(TcpState::kCloseWait);
+      // Linux tcp_fin: the ACK of the peer's FIN is delayed (pingpong mode), as the
+      // application's close() usually follows at once and its FIN carries the ACK: one
+      // segment fewer per connection the peer closes first. The delayed-ACK timer bounds it.
+      pingpong_ = true;
+      ScheduleAckLocked(false);
       break;
     case TcpState::kFinWait1:
+      ScheduleAckLocked(true);
       SetStateLocked(TcpState::kClosing);
       break;
     case TcpState::kFinWait2:
+      ScheduleAckLocked(true);
       SendAckLocked();
       EnterTimeWaitLocked(fx);
       break;
     default:
+      ScheduleAckLocked(true);
       break;
   }
 }

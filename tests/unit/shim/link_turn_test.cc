@@ -69,10 +69,14 @@ class LinkTurnTest : public ::testing::Test {
   }
   void SendFrame() { ASSERT_EQ(::write(pipe_[1], "f", 1), 1); }
   // Waits (bounded) until some thread holds the turn.
+  // Also waits for the loop to sleep: one still in the turn it started with (the test's
+  // first) reads the link whatever its epoll set holds, and would take the test's frame.
   bool WaitForTurnTaken() {
     const absl::Time limit = absl::Now() + absl::Seconds(10);
-    while (!dispatcher_->caller_polling() && absl::Now() < limit) std::this_thread::yield();
-    return dispatcher_->caller_polling();
+    while (!(dispatcher_->caller_polling() && dispatcher_->idle()) && absl::Now() < limit) {
+      std::this_thread::yield();
+    }
+    return dispatcher_->caller_polling() && dispatcher_->idle();
   }
 
   int pipe_[2] = {-1, -1};
