@@ -108,7 +108,8 @@ def main():
           f"median (min–max) of {env.get('runs', '?')} alternating runs of "
           f"{env.get('seconds_per_run', '?')} s")
     print(f"kernel: tcp_rmem {env.get('tcp_rmem', '?')}, tcp_wmem {env.get('tcp_wmem', '?')}, "
-          f"qdisc {env.get('default_qdisc', '?')}, veth offloads on (TSO/GSO/GRO); "
+          f"qdisc {env.get('default_qdisc', '?')}, tcp_tw_reuse {env.get('tcp_tw_reuse', '?')}, "
+          f"veth offloads on (TSO/GSO/GRO); "
           f"netshim build {env.get('build', '?')}, tree {env.get('tree', '?')}\n")
     lines.append("| metric | kernel veth | netshim | netshim/kernel |")
     lines.append("|---|---:|---:|---:|")

@@ -407,8 +407,10 @@ int KernelEventsOrFrames(EpollSet& set, LinkTurn& turn, const SignalMark& mark, 
 int EpollWaitMerged(EpollSet& set, epoll_event* events, int maxevents, const Deadline& deadline,
                     const sigset_t* sigmask) {
   const timespec zero{0, 0};
-  // Taken before the first sleep (never by a call that does not sleep: taking costs two
-  // syscalls); a handler may hand it back meanwhile.
+  LinkTurn::PollLeasedLink();  // what came since this thread last waited, if it holds the link
+  // Taken before the first sleep (never by a call that does not sleep: taking the link
+  // from the dispatch thread costs a syscall); a handler may give it back meanwhile. Only
+  // from a sleeping dispatch thread: an awake one takes the frames at no wake-up cost.
   std::optional<LinkTurn> turn;
   const SignalMark mark = CurrentSignalMark();
   for (;;) {

@@ -9,36 +9,49 @@
 namespace netshim {
 namespace {
 
-// The dispatcher whose link this thread holds; read and cleared in signal context.
-__attribute__((tls_model("initial-exec"))) thread_local Dispatcher* t_turn = nullptr;
+// The lease this thread holds (or held: the dispatcher may have passed it on), on which
+// dispatcher; read and cleared in signal context. t_in_turn: inside a held turn's scope.
+__attribute__((tls_model("initial-exec"))) thread_local Dispatcher* t_leased = nullptr;
+__attribute__((tls_model("initial-exec"))) thread_local uint64_t t_lease = 0;
+__attribute__((tls_model("initial-exec"))) thread_local bool t_in_turn = false;
 
-// Before a handler runs during the sleep: the turn goes back to the dispatch thread.
+// Before a handler runs during the turn: the lease goes back to the dispatch thread.
 void HandBackForHandler() {
-  Dispatcher* d = t_turn;
+  Dispatcher* d = t_leased;
   if (d == nullptr) return;
-  t_turn = nullptr;
-  d->EndCallerPoll();
+  const uint64_t lease = t_lease;
+  t_leased = nullptr;
+  t_lease = 0;
+  t_in_turn = false;
+  d->ReturnLink(lease);
 }
 
 std::atomic<Dispatcher*> g_test_dispatcher{nullptr};
+
+Dispatcher* CurrentDispatcher() {
+  Dispatcher* d = g_test_dispatcher.load(std::memory_order_relaxed);
+  return d != nullptr ? d : shim::CallerPollDispatcher();
+}
 
 }  // namespace
 
 void LinkTurn::SetDispatcherForTesting(Dispatcher* d) { g_test_dispatcher.store(d); }
 
 LinkTurn::LinkTurn(bool only_if_loop_asleep) {
-  if (t_turn != nullptr) {
-    // This thread holds it already, further up its stack: used here, handed back there.
-    dispatcher_ = t_turn;
+  if (t_in_turn) {
+    // This thread holds it already, further up its stack: used here, ended there.
+    dispatcher_ = t_leased;
     borrowed_ = true;
     return;
   }
-  Dispatcher* d = g_test_dispatcher.load(std::memory_order_relaxed);
-  if (d == nullptr) d = shim::CallerPollDispatcher();
+  Dispatcher* d = CurrentDispatcher();
   if (d == nullptr) return;
-  DeferSignals defer;  // a handler between taking and recording would lose the turn
-  if (!d->BeginCallerPoll(only_if_loop_asleep)) return;
-  t_turn = d;
+  DeferSignals defer;  // a handler between taking and recording would lose the lease
+  const uint64_t lease = d->AttendLink(t_leased == d ? t_lease : 0, only_if_loop_asleep);
+  if (lease == 0) return;
+  t_leased = d;
+  t_lease = lease;
+  t_in_turn = true;
   dispatcher_ = d;
   SetBeforeHandlerHook(HandBackForHandler);
 }
@@ -46,13 +59,15 @@ LinkTurn::LinkTurn(bool only_if_loop_asleep) {
 LinkTurn::~LinkTurn() {
   if (dispatcher_ == nullptr || borrowed_) return;
   DeferSignals defer;
-  if (t_turn == nullptr) return;  // a handler handed it back
+  if (!t_in_turn) return;  // a handler gave it back
   SetBeforeHandlerHook(nullptr);
-  t_turn = nullptr;
-  dispatcher_->EndCallerPoll();
+  t_in_turn = false;
+  dispatcher_->LeaveLink(t_lease);
 }
 
-bool LinkTurn::held() const { return dispatcher_ != nullptr && t_turn == dispatcher_; }
+bool LinkTurn::held() const {
+  return dispatcher_ != nullptr && t_in_turn && t_leased == dispatcher_;
+}
 
 int LinkTurn::fd() const { return dispatcher_->link_fd(); }
 
@@ -62,6 +77,14 @@ bool LinkTurn::Poll(const SignalMark& mark) {
     if (held()) dispatcher_->CallerPoll();
   }
   return HandlerRanSince(mark);
+}
+
+void LinkTurn::PollLeasedLink() {
+  if (t_in_turn || t_leased == nullptr) return;
+  DeferSignals defer;
+  Dispatcher* d = CurrentDispatcher();
+  if (d != t_leased || !d->HoldsLink(t_lease)) return;
+  d->CallerPoll();
 }
 
 }  // namespace netshim

@@ -1,12 +1,16 @@
-// An application thread's turn at the link while it blocks (Dispatcher::BeginCallerPoll):
-// it sleeps on the link's fd beside its own wake-up and takes the frames itself, so the
-// reply it waits for wakes it directly instead of waking the dispatch thread, which would
-// then wake it. One thread holds the turn at a time; the others sleep as before.
+// An application thread's turn at the link (Dispatcher::AttendLink): while it blocks, it
+// sleeps on the link's fd beside its own wake-up and takes the frames itself, so the reply
+// it waits for wakes it directly instead of waking the dispatch thread, which would then
+// wake it. The thread keeps the link's lease when the turn ends and polls the link at its
+// next wait (PollLeasedLink), until another thread about to sleep takes the lease over or
+// the dispatch thread takes the link back from a holder that left it unattended.
 //
-// A handler that runs while the thread sleeps with the turn hands the turn back before it
-// runs (SetBeforeHandlerHook): a handler that longjmp()s must not carry the link away, or no
-// thread would watch it again. Taking, polling and handing back defer signal handlers.
+// A handler that runs while the thread sleeps with the turn gives the lease back before it
+// runs (SetBeforeHandlerHook): a handler that longjmp()s must not carry the link away.
+// Taking, polling and handing back defer signal handlers.
 #pragma once
+
+#include <cstdint>
 
 #include "shim/signals.h"
 
@@ -16,17 +20,17 @@ class Dispatcher;
 
 class LinkTurn {
  public:
-  // Takes the turn if the stack runs, NETSHIM_CALLER_POLL is on and no other thread has it;
-  // inside another LinkTurn's scope on this thread, shares that one's.
-  // `only_if_loop_asleep`: not while the dispatch thread is awake (for epoll loops over many
-  // connections; Dispatcher::BeginCallerPoll).
+  // Takes the turn (keeping or taking the lease) if the stack runs, NETSHIM_CALLER_POLL is
+  // on and no other thread attends the link; inside another LinkTurn's scope on this
+  // thread, shares that one's. `only_if_loop_asleep`: not from the dispatch thread while it
+  // is awake (for epoll loops over many connections; Dispatcher::AttendLink).
   explicit LinkTurn(bool only_if_loop_asleep = false);
-  // Hands it back unless a handler did (or an outer LinkTurn took it).
+  // Ends the turn; the thread keeps the lease.
   ~LinkTurn();
   LinkTurn(const LinkTurn&) = delete;
   LinkTurn& operator=(const LinkTurn&) = delete;
 
-  // Whether this thread still holds the turn (a handler may have handed it back).
+  // Whether this thread still holds the turn (a handler may have given it back).
   bool held() const;
   // The link's fd to sleep on; only while held().
   int fd() const;
@@ -34,6 +38,10 @@ class LinkTurn {
   // True when a handler has run on this thread since `mark` (one the poll deferred runs as
   // it ends): the caller's wait is interrupted.
   [[nodiscard]] bool Poll(const SignalMark& mark);
+
+  // At the start of a wait (epoll_wait, poll, select) outside a turn: if this thread holds
+  // the link's lease, takes the frames that came since its last wait. One read when none did.
+  static void PollLeasedLink();
 
   // Tests: turns are taken on `d` instead of the shim's stack (nullptr: the stack's again).
   static void SetDispatcherForTesting(Dispatcher* d);

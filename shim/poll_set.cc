@@ -93,6 +93,7 @@ std::optional<int> PollMerged(const FdTable& table, pollfd* fds, nfds_t n, const
     if (std::shared_ptr<OpenSocket> s = table.Get(fds[i].fd)) stack.push_back({i, std::move(s)});
   }
   if (stack.empty()) return std::nullopt;
+  LinkTurn::PollLeasedLink();  // what came since this thread last waited, if it holds the link
 
   // The kernel's copy: stack entries disabled (a negative fd is skipped by the kernel),
   // one more slot at the end for the Waiter.

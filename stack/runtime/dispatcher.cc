@@ -113,21 +113,104 @@ void Dispatcher::ArmTimer(int64_t nanos) {
   armed_nanos_ = nanos;
 }
 
-bool Dispatcher::BeginCallerPoll(bool only_if_asleep) {
-  if (link_fd_ < 0 || !running() || caller_polls_.load(std::memory_order_relaxed)) return false;
-  if (only_if_asleep && planned_wake_nanos_.load(std::memory_order_relaxed) == kAwake) {
-    return false;
+// Lease ids for the whole process: a thread's id from a dispatcher since destroyed (a
+// test's) never matches a newer one's.
+std::atomic<uint64_t> g_next_lease{1};
+
+bool Dispatcher::SwitchLink(uint64_t from, uint64_t to) {
+  uint64_t expected = from;
+  if (!lease_.compare_exchange_strong(expected, kSwitching)) return false;
+  // Off the loop's set, a frame wakes the holder alone; back in it (level-triggered), frames
+  // that came meanwhile wake the loop at once.
+  if (to == kLoopOwns) {
+    EpollCtl(epoll_fd_, EPOLL_CTL_ADD, link_fd_, EPOLLIN);
+  } else if (from == kLoopOwns) {
+    EpollCtl(epoll_fd_, EPOLL_CTL_DEL, link_fd_, 0);
   }
-  bool expected = false;
-  if (!caller_polls_.compare_exchange_strong(expected, true, std::memory_order_acquire)) {
-    return false;
-  }
-  // Off the loop's set: a frame now wakes the caller alone.
-  EpollCtl(epoll_fd_, EPOLL_CTL_DEL, link_fd_, 0);
+  lease_.store(to);
   return true;
 }
 
+uint64_t Dispatcher::AttendLink(uint64_t lease, bool only_if_asleep) {
+  if (link_fd_ < 0 || !running()) return 0;
+  if (HoldsLink(lease)) {
+    lease_attended_.store(true);
+    return lease;
+  }
+  const uint64_t current = lease_.load();
+  if (current == kSwitching) return 0;
+  if (current == kLoopOwns) {
+    if (only_if_asleep && planned_wake_nanos_.load(std::memory_order_relaxed) == kAwake) return 0;
+  } else if (lease_attended_.load()) {
+    return 0;  // its holder sleeps on the link (or is about to poll it)
+  }
+  const uint64_t mine = g_next_lease.fetch_add(1, std::memory_order_relaxed);
+  if (current == kLoopOwns) {
+    if (!SwitchLink(kLoopOwns, mine)) return 0;
+  } else {
+    // A holder away from the link: the lease passes at no cost. (Should it attend again
+    // meanwhile, both sleep on the link until it sees the lease gone: harmless, the frames
+    // are processed one thread at a time.)
+    uint64_t expected = current;
+    if (!lease_.compare_exchange_strong(expected, mine)) return 0;
+  }
+  lease_attended_.store(true);
+  return mine;
+}
+
+void Dispatcher::LeaveLink(uint64_t lease) {
+  if (!HoldsLink(lease)) return;
+  lease_attended_.store(false);
+  lease_polls_.fetch_add(1);
+  ScheduleLeaseCheck(absl::ToUnixNanos(clock_.Now()));
+}
+
+void Dispatcher::ReturnLink(uint64_t lease) {
+  if (lease == kLoopOwns || lease == kSwitching) return;
+  SwitchLink(lease, kLoopOwns);
+}
+
+void Dispatcher::ScheduleLeaseCheck(int64_t now) {
+  // Seen after lease_attended_ was cleared (both sequentially consistent): either this sees
+  // the loop's "no look scheduled" or the loop's next look sees the holder gone.
+  if (lease_check_at_.load() != kNever) return;
+  int64_t expected = kNever;
+  const int64_t at = now + lease_period_nanos_;
+  if (lease_check_at_.compare_exchange_strong(expected, at)) WakeIfBefore(absl::FromUnixNanos(at));
+}
+
+int64_t Dispatcher::CheckLease(int64_t now) {
+  const int64_t at = lease_check_at_.load();
+  if (at == kNever || now < at) return at;
+  const int64_t next = now + lease_period_nanos_;
+  uint64_t lease = lease_.load();
+  if (lease != kLoopOwns && lease != kSwitching && !lease_attended_.load()) {
+    const uint64_t polls = lease_polls_.load();
+    if (polls != lease_polls_seen_) {
+      // Polled (or waited) within the period: look again one period on.
+      lease_polls_seen_ = polls;
+      lease_check_at_.store(next);
+      return next;
+    }
+    if (SwitchLink(lease, kLoopOwns)) {
+      leases_revoked_.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      lease_check_at_.store(next);  // it changed hands meanwhile
+      return next;
+    }
+  }
+  lease_check_at_.store(kNever);
+  // A holder that left after the look above schedules the next one itself, or is seen here.
+  lease = lease_.load();
+  if (lease != kLoopOwns && lease != kSwitching && !lease_attended_.load()) {
+    lease_check_at_.store(next);
+    return next;
+  }
+  return kNever;
+}
+
 size_t Dispatcher::CallerPoll() {
+  lease_polls_.fetch_add(1, std::memory_order_relaxed);
   absl::MutexLock lock(&work_mu_);
   const size_t n = target_->PollOnce(kPollBudget);
   // What the frames set going (a delayed ACK, a retransmission, a reassembly's end) is for
@@ -136,12 +219,6 @@ size_t Dispatcher::CallerPoll() {
     if (const std::optional<absl::Time> next = target_->NextDeadline()) WakeIfBefore(*next);
   }
   return n;
-}
-
-void Dispatcher::EndCallerPoll() {
-  // Back in the loop's set, level-triggered: frames that came meanwhile wake it now.
-  EpollCtl(epoll_fd_, EPOLL_CTL_ADD, link_fd_, EPOLLIN);
-  caller_polls_.store(false, std::memory_order_release);
 }
 
 void Dispatcher::Loop() {
@@ -156,16 +233,18 @@ void Dispatcher::Loop() {
       if (polled == kPollBudget) continue;
       deadline = target_->NextDeadline();
     }
-    Plan(deadline ? absl::ToUnixNanos(*deadline) : kNever);
-    // A thread that armed an earlier timer before Plan() saw us awake and did not re-arm the
-    // timerfd; look once more so its deadline is not slept through. One that arms it after
-    // sees the plan and re-arms.
+    const int64_t wake = std::min(deadline ? absl::ToUnixNanos(*deadline) : kNever,
+                                  CheckLease(absl::ToUnixNanos(clock_.Now())));
+    Plan(wake);
+    // A thread that armed an earlier timer (or scheduled a look at its lease) before Plan()
+    // saw us awake and did not re-arm the timerfd; look once more so its deadline is not
+    // slept through. One that arms it after sees the plan and re-arms.
     std::optional<absl::Time> again;
     {
       absl::MutexLock lock(&work_mu_);
       again = target_->NextDeadline();
     }
-    if (again && (!deadline || *again < *deadline)) {
+    if ((again && absl::ToUnixNanos(*again) < wake) || lease_check_at_.load() < wake) {
       Plan(kAwake);
       continue;
     }

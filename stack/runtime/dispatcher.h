@@ -52,22 +52,41 @@ class Dispatcher {
 
   // Caller polling (Onload's model): an application thread about to block takes the link
   // and sleeps on its fd itself, so a reply costs one wake-up (of the thread that waits for
-  // it), not two (the loop's, then the waiter's). One thread at a time holds the link; the
-  // loop stops watching it meanwhile and keeps running timers and wakes.
-  // Takes the link; false when another thread holds it or there is no link, and with
-  // `only_if_asleep` also while the loop is awake. An awake loop takes frames at no wake-up
-  // cost, on another CPU than a caller busy with many connections: taking them from it puts
-  // all the stack's work on the caller's thread and costs two epoll_ctl calls per sleep
-  // (wrk with 16 connections under the shim: 0.70x of the kernel's rate -> 0.53x).
-  bool BeginCallerPoll(bool only_if_asleep = false);
+  // it), not two (the loop's, then the waiter's); its frames are processed on that thread.
+  // The thread keeps the link when its sleep ends (a lease): the loop stops watching the
+  // link while a lease is out, and the holder polls it at its next wait (an event loop's
+  // next epoll_wait), so an application busy with many connections takes their frames in
+  // batches on its own thread with no wake-up at all. Leases cost no syscall to keep or to
+  // pass between threads; only taking the link from the loop (and giving it back) changes
+  // the loop's epoll set. The loop revokes a lease whose holder has neither polled nor
+  // waited on the link for a whole lease period (Onload's EF_HELPER_USEC), so frames never
+  // wait longer than that for a holder busy elsewhere, blocked outside the stack, or gone.
+  //
+  // Takes the link or keeps the caller's lease (`lease`: the one it had, 0: none) and marks
+  // the holder attending (it is about to poll or sleep on the link). Returns the lease the
+  // caller holds now; 0 when there is no link, another thread attends it, or with
+  // `only_if_asleep` the loop owns the link and is awake (an awake loop takes frames at no
+  // wake-up cost). A lease whose holder does not attend passes to the caller at no cost.
+  uint64_t AttendLink(uint64_t lease, bool only_if_asleep = false);
+  // The holder stops attending (its sleep ended) and keeps the lease.
+  void LeaveLink(uint64_t lease);
+  // Gives the lease back: the loop watches the link again (and sees frames still waiting).
+  // Async-signal-safe.
+  void ReturnLink(uint64_t lease);
+  // Whether `lease` (nonzero) is the lease out now.
+  bool HoldsLink(uint64_t lease) const { return lease != 0 && lease_.load() == lease; }
   // Processes the frames waiting, as the loop would (one thread at a time does the loop's
-  // work), and re-arms the loop's timer for any deadline they set. Only while held.
+  // work), and re-arms the loop's timer for any deadline they set. Counts as the holder's
+  // poll. Any thread may call it; a holder must.
   size_t CallerPoll();
-  // Gives the link back to the loop, which then sees frames still waiting. Async-signal-safe.
-  void EndCallerPoll();
+  // How long a holder may leave the link unattended before the loop takes it back
+  // (default 1 ms). Before Start().
+  void set_lease_period(absl::Duration d) { lease_period_nanos_ = absl::ToInt64Nanoseconds(d); }
   int link_fd() const { return link_fd_; }
-  // Whether a caller holds the link now (for tests).
-  bool caller_polling() const { return caller_polls_.load(std::memory_order_acquire); }
+  // Whether a lease is out (for tests).
+  bool link_leased() const { return lease_.load() != kLoopOwns; }
+  // Leases the loop took back from holders that left the link unattended.
+  uint64_t leases_revoked() const { return leases_revoked_.load(std::memory_order_relaxed); }
 
   bool running() const { return running_.load(std::memory_order_acquire); }
   // The descriptors the loop uses (the link's, its epoll, wake and timer fds), for an
@@ -87,6 +106,20 @@ class Dispatcher {
   void Plan(int64_t nanos);
   // Sets the timerfd to fire at `nanos` (kNever: disarmed). Needs arm_mu_.
   void ArmTimer(int64_t nanos) ABSL_EXCLUSIVE_LOCKS_REQUIRED(arm_mu_);
+  // The loop's look at the lease out, due at lease_check_at_: revokes it when its holder
+  // left the link unattended for a whole period. Returns when to look next (kNever: no
+  // lease out, or its holder attends; the holder schedules the next look as it leaves).
+  int64_t CheckLease(int64_t now);
+  // Schedules the loop's look at the lease one period from `now` unless one is scheduled.
+  void ScheduleLeaseCheck(int64_t now);
+  // Moves the link between the loop's epoll set and a lease, through kSwitching so that
+  // the set changes before anyone else can see the new owner.
+  bool SwitchLink(uint64_t from, uint64_t to);
+
+  // lease_: kLoopOwns (the loop watches the link), kSwitching (the loop's set is changing),
+  // or the id of the lease out (unique in the process: a stale id never matches).
+  static constexpr uint64_t kLoopOwns = 0;
+  static constexpr uint64_t kSwitching = UINT64_MAX;
 
   DispatchTarget* const target_;
   const Clock& clock_;
@@ -99,7 +132,13 @@ class Dispatcher {
   std::atomic<bool> stop_{false};
   // The target is driven by one thread at a time: the loop or a caller polling.
   absl::Mutex work_mu_;
-  std::atomic<bool> caller_polls_{false};
+  std::atomic<uint64_t> lease_{kLoopOwns};
+  std::atomic<bool> lease_attended_{false};      // the holder polls or sleeps on the link now
+  std::atomic<uint64_t> lease_polls_{0};         // the holder's polls and departures
+  std::atomic<int64_t> lease_check_at_{kNever};  // the loop's next look at the lease
+  uint64_t lease_polls_seen_ = 0;                // at the loop's last look (loop thread only)
+  int64_t lease_period_nanos_ = 1'000'000;
+  std::atomic<uint64_t> leases_revoked_{0};
   // When the loop will next wake by itself (unix nanos on the clock's scale; kNever;
   // kAwake: it will look at the deadlines again before sleeping). Written under arm_mu_.
   std::atomic<int64_t> planned_wake_nanos_{kAwake};

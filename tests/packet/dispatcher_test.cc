@@ -1,6 +1,7 @@
 // The stack on its own dispatch thread with the real clock: frames arriving on the link are
 // answered without the test driving anything, timers armed from another thread fire on
 // time, and Stop() is clean. Waits are bounded polls on conditions, never fixed sleeps.
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -95,12 +96,26 @@ TEST_F(DispatcherTest, TimerArmedFromAnotherThreadWakesTheLoop) {
   }
 }
 
-// A caller that takes the link processes its frames itself; one caller at a time.
+// Counts its polls; nothing else to do, so the loop sleeps with no deadline.
+class CountingTarget final : public DispatchTarget {
+ public:
+  size_t PollOnce(size_t) override {
+    polls.fetch_add(1);
+    return 0;
+  }
+  void RunTimers(absl::Time) override {}
+  std::optional<absl::Time> NextDeadline() override { return std::nullopt; }
+  std::atomic<uint64_t> polls{0};
+};
+
+// A caller that takes the link processes its frames itself; one attends it at a time, and
+// a lease whose holder left the link passes to the next caller.
 TEST_F(DispatcherTest, CallerPollTakesTheLinksFrames) {
   ASSERT_EQ(WaitForSent(1).size(), 1u);  // the announcement
   Dispatcher* d = stack_->dispatcher();
-  ASSERT_TRUE(d->BeginCallerPoll());
-  EXPECT_FALSE(d->BeginCallerPoll()) << "two threads held the link";
+  const uint64_t lease = d->AttendLink(0);
+  ASSERT_NE(lease, 0u);
+  EXPECT_EQ(d->AttendLink(0), 0u) << "two threads attended the link";
   link_->Inject(PeerArpRequest());
   // The loop may still poll (a wake, a timer); whoever takes the frame answers it once.
   const absl::Time limit = absl::Now() + absl::Seconds(5);
@@ -112,24 +127,85 @@ TEST_F(DispatcherTest, CallerPollTakesTheLinksFrames) {
   ASSERT_EQ(sent.size(), 1u);
   ASSERT_TRUE(sent[0].arp);
   EXPECT_EQ(sent[0].arp->op, ArpOp::kReply);
-  d->EndCallerPoll();
-  ASSERT_TRUE(d->BeginCallerPoll()) << "the link was not handed back";
-  d->EndCallerPoll();
+  d->LeaveLink(lease);
+  EXPECT_TRUE(d->HoldsLink(lease)) << "leaving the link gave up the lease";
+  EXPECT_EQ(d->AttendLink(lease), lease) << "the holder could not attend its lease again";
+  d->LeaveLink(lease);
+  const uint64_t next = d->AttendLink(0);
+  EXPECT_NE(next, 0u) << "a lease left unattended did not pass on";
+  EXPECT_NE(next, lease);
+  EXPECT_FALSE(d->HoldsLink(lease));
+  d->LeaveLink(lease);  // the old holder's departure changes nothing
+  EXPECT_EQ(d->AttendLink(0), 0u) << "the new holder's lease passed on while it attends";
+  d->ReturnLink(next);
+  EXPECT_FALSE(d->link_leased());
 }
 
 // A frame that arrived while a caller held the link and was not taken by it is the loop's
-// once the link is handed back: the loop watches the link again and sees it waiting.
+// once the link is given back: the loop watches the link again and sees it waiting.
 TEST_F(DispatcherTest, FramesLeftByTheCallerGoToTheLoop) {
   ASSERT_EQ(WaitForSent(1).size(), 1u);
   Dispatcher* d = stack_->dispatcher();
   WaitIdle();
-  ASSERT_TRUE(d->BeginCallerPoll());
+  const uint64_t lease = d->AttendLink(0);
+  ASSERT_NE(lease, 0u);
   link_->Inject(PeerArpRequest());
-  d->EndCallerPoll();
+  d->ReturnLink(lease);
   auto sent = WaitForSent(1);
   ASSERT_EQ(sent.size(), 1u) << "the frame waited on the link with nobody watching it";
   ASSERT_TRUE(sent[0].arp);
   EXPECT_EQ(sent[0].arp->op, ArpOp::kReply);
+}
+
+// A lease whose holder left the link: the loop looks at it once a period (on its clock,
+// here a manual one) and takes the link back after a whole period with no poll from the
+// holder, which then sees its lease gone. A holder that attends is never revoked.
+TEST(DispatcherLease, TheLoopRevokesALeaseLeftUnattendedForAPeriod) {
+  int fds[2];
+  ASSERT_EQ(::pipe2(fds, O_NONBLOCK), 0);
+  CountingTarget target;
+  ManualClock clock;
+  const absl::Duration period = absl::Seconds(10);  // real time never gets there
+  Dispatcher d(&target, clock, fds[0]);
+  d.set_lease_period(period);
+  ASSERT_TRUE(d.Start().ok());
+  // Moves the clock and lets the loop run one turn (its PollOnce, then its look).
+  auto tick = [&](absl::Duration by) {
+    clock.Advance(by);
+    const uint64_t before = target.polls.load();
+    d.Wake();
+    const absl::Time limit = absl::Now() + absl::Seconds(10);
+    while (!(target.polls.load() > before && d.idle()) && absl::Now() < limit) {
+      std::this_thread::yield();
+    }
+    ASSERT_TRUE(target.polls.load() > before && d.idle()) << "the loop did not run";
+  };
+  const uint64_t lease = d.AttendLink(0);
+  ASSERT_NE(lease, 0u);
+  tick(period * 3);
+  EXPECT_TRUE(d.HoldsLink(lease)) << "revoked while its holder attends the link";
+  d.LeaveLink(lease);
+  tick(period / 2);
+  EXPECT_TRUE(d.HoldsLink(lease)) << "revoked before a period passed";
+  tick(period / 2);  // the first look: the departure counts as a poll
+  EXPECT_TRUE(d.HoldsLink(lease));
+  d.CallerPoll();  // the holder's next wait polls
+  tick(period);
+  EXPECT_TRUE(d.HoldsLink(lease)) << "revoked although its holder polled within the period";
+  EXPECT_EQ(d.leases_revoked(), 0u);
+  tick(period);
+  EXPECT_FALSE(d.HoldsLink(lease)) << "a lease left unattended for a period was kept";
+  EXPECT_FALSE(d.link_leased());
+  EXPECT_EQ(d.leases_revoked(), 1u);
+  // The loop watches the link again.
+  const uint64_t before = target.polls.load();
+  ASSERT_EQ(::write(fds[1], "f", 1), 1);
+  const absl::Time limit = absl::Now() + absl::Seconds(10);
+  while (target.polls.load() == before && absl::Now() < limit) std::this_thread::yield();
+  EXPECT_GT(target.polls.load(), before) << "nobody watches the link after the revocation";
+  d.Stop();
+  ::close(fds[0]);
+  ::close(fds[1]);
 }
 
 // A frame a caller processed can set a deadline that only the loop runs (here the receive
@@ -165,13 +241,14 @@ TEST(DispatcherCallerPoll, DeadlinesSetByTheCallersFramesAreKept) {
   absl::Time limit = absl::Now() + absl::Seconds(5);
   while (!d->idle() && absl::Now() < limit) std::this_thread::yield();
   ASSERT_TRUE(d->idle());
-  ASSERT_TRUE(d->BeginCallerPoll());
+  const uint64_t lease = d->AttendLink(0);
+  ASSERT_NE(lease, 0u);
   channel->Inject(ArpFrame(ArpOp::kRequest, MacAddress::Broadcast(), kPeerMac, kPeerIp,
                            MacAddress::Zero(), kStackIp));
   size_t taken = 0;
   limit = absl::Now() + absl::Seconds(5);
   while (taken == 0 && absl::Now() < limit) taken = d->CallerPoll();
-  d->EndCallerPoll();
+  d->ReturnLink(lease);
   ASSERT_EQ(taken, 1u);
   const std::vector<Bytes> sent = wait_sent(1);
   ASSERT_EQ(sent.size(), 1u) << "the delayed frame was never delivered: the loop slept on";
@@ -180,18 +257,6 @@ TEST(DispatcherCallerPoll, DeadlinesSetByTheCallersFramesAreKept) {
   EXPECT_EQ(reply.arp->op, ArpOp::kReply);
   stack->Stop();
 }
-
-// Counts its polls; nothing else to do, so the loop sleeps with no deadline.
-class CountingTarget final : public DispatchTarget {
- public:
-  size_t PollOnce(size_t) override {
-    polls.fetch_add(1);
-    return 0;
-  }
-  void RunTimers(absl::Time) override {}
-  std::optional<absl::Time> NextDeadline() override { return std::nullopt; }
-  std::atomic<uint64_t> polls{0};
-};
 
 // Wake()'s contract: once it returns, the loop polls again before it sleeps; whether the
 // loop was asleep or busy, and however many wakes came before (the wake eventfd is
@@ -240,14 +305,16 @@ TEST(DispatcherCallerPoll, OnlyIfAsleepLeavesTheLinkToAnAwakeLoop) {
   const absl::Time limit = absl::Now() + absl::Seconds(10);
   while (!target.inside.load() && absl::Now() < limit) std::this_thread::yield();
   ASSERT_TRUE(target.inside.load());
-  EXPECT_FALSE(d.BeginCallerPoll(/*only_if_asleep=*/true)) << "taken from an awake loop";
-  ASSERT_TRUE(d.BeginCallerPoll());
-  d.EndCallerPoll();
+  EXPECT_EQ(d.AttendLink(0, /*only_if_asleep=*/true), 0u) << "taken from an awake loop";
+  const uint64_t lease = d.AttendLink(0);
+  ASSERT_NE(lease, 0u);
+  d.ReturnLink(lease);
   target.release.store(true);
   while (!d.idle() && absl::Now() < limit) std::this_thread::yield();
   ASSERT_TRUE(d.idle());
-  EXPECT_TRUE(d.BeginCallerPoll(/*only_if_asleep=*/true)) << "not taken from a sleeping loop";
-  d.EndCallerPoll();
+  const uint64_t asleep = d.AttendLink(0, /*only_if_asleep=*/true);
+  EXPECT_NE(asleep, 0u) << "not taken from a sleeping loop";
+  d.ReturnLink(asleep);
   d.Stop();
   ::close(fds[0]);
   ::close(fds[1]);

@@ -58,6 +58,8 @@ class LinkTurnTest : public ::testing::Test {
     ASSERT_EQ(::pipe2(pipe_, O_NONBLOCK | O_CLOEXEC), 0);
     target_ = std::make_unique<PipeTarget>(pipe_[0]);
     dispatcher_ = std::make_unique<Dispatcher>(target_.get(), MonotonicClock::Get(), pipe_[0]);
+    // Leases outlive turns; here only a test that says so sees one revoked.
+    dispatcher_->set_lease_period(absl::Hours(1));
     ASSERT_TRUE(dispatcher_->Start().ok());
     LinkTurn::SetDispatcherForTesting(dispatcher_.get());
   }
@@ -68,15 +70,15 @@ class LinkTurnTest : public ::testing::Test {
     ::close(pipe_[1]);
   }
   void SendFrame() { ASSERT_EQ(::write(pipe_[1], "f", 1), 1); }
-  // Waits (bounded) until some thread holds the turn.
-  // Also waits for the loop to sleep: one still in the turn it started with (the test's
-  // first) reads the link whatever its epoll set holds, and would take the test's frame.
+  // Waits (bounded) until some thread took the link (the tests' first turn), and for the
+  // loop to sleep: one still in the turn it started with reads the link whatever its epoll
+  // set holds, and would take the test's frame.
   bool WaitForTurnTaken() {
     const absl::Time limit = absl::Now() + absl::Seconds(10);
-    while (!(dispatcher_->caller_polling() && dispatcher_->idle()) && absl::Now() < limit) {
+    while (!(dispatcher_->link_leased() && dispatcher_->idle()) && absl::Now() < limit) {
       std::this_thread::yield();
     }
-    return dispatcher_->caller_polling() && dispatcher_->idle();
+    return dispatcher_->link_leased() && dispatcher_->idle();
   }
 
   int pipe_[2] = {-1, -1};
@@ -101,8 +103,66 @@ TEST_F(LinkTurnTest, ABlockedReceiverTakesItsOwnFrame) {
   EXPECT_EQ(target_->frames.load(), 1);
   EXPECT_TRUE(pthread_equal(target_->taker.load(), waiter_thread.load()))
       << "the dispatch thread took the frame: the reply cost two wake-ups";
-  EXPECT_FALSE(dispatcher_->caller_polling()) << "the turn was not handed back";
+  // The thread kept the lease; left unattended, it passes to the next thread that waits.
+  EXPECT_TRUE(dispatcher_->link_leased());
+  LinkTurn mine;
+  EXPECT_TRUE(mine.held()) << "the lease stayed with a thread that no longer waits";
   target_->socket.store(nullptr);
+}
+
+// A holder's next wait polls the link: the frames that came while it was away are taken on
+// its own thread, with no wake-up of the dispatch thread (which does not watch the link).
+TEST_F(LinkTurnTest, TheHoldersNextWaitTakesTheFramesThatCameMeanwhile) {
+  FakeSocket socket;
+  target_->socket.store(&socket);
+  std::atomic<int> step{0};
+  std::atomic<pthread_t> holder_thread{};
+  std::thread t([&] {
+    holder_thread.store(pthread_self());
+    { LinkTurn turn; }  // takes the lease, keeps it
+    step.store(1);
+    const absl::Time limit = absl::Now() + absl::Seconds(10);
+    while (step.load() != 2 && absl::Now() < limit) std::this_thread::yield();
+    LinkTurn::PollLeasedLink();
+    step.store(3);
+  });
+  const absl::Time limit = absl::Now() + absl::Seconds(10);
+  while (step.load() != 1 && absl::Now() < limit) std::this_thread::yield();
+  ASSERT_TRUE(WaitForTurnTaken());
+  SendFrame();
+  step.store(2);
+  t.join();
+  EXPECT_EQ(target_->frames.load(), 1) << "the holder's wait did not poll the link";
+  EXPECT_TRUE(pthread_equal(target_->taker.load(), holder_thread.load()));
+  EXPECT_EQ(socket.Poll() & POLLIN, static_cast<uint32_t>(POLLIN));
+  target_->socket.store(nullptr);
+}
+
+// The safety net: a holder that left the link and does not come back (busy elsewhere,
+// blocked outside the stack, or exited) loses the lease within a period.
+TEST(LinkTurnLease, ALeaseLeftUnattendedReturnsToTheLoop) {
+  int p[2];
+  ASSERT_EQ(::pipe2(p, O_NONBLOCK | O_CLOEXEC), 0);
+  PipeTarget target(p[0]);
+  Dispatcher d(&target, MonotonicClock::Get(), p[0]);
+  d.set_lease_period(absl::Milliseconds(5));
+  ASSERT_TRUE(d.Start().ok());
+  LinkTurn::SetDispatcherForTesting(&d);
+  std::thread([] { LinkTurn turn; }).join();  // took the lease and exited with it
+  ASSERT_TRUE(d.link_leased());
+  ASSERT_EQ(::write(p[1], "f", 1), 1);
+  const absl::Time limit = absl::Now() + absl::Seconds(10);
+  // (The loop's looks poll the link too, so the frame may be taken before the revocation.)
+  while ((target.frames.load() == 0 || d.link_leased()) && absl::Now() < limit) {
+    std::this_thread::yield();
+  }
+  EXPECT_EQ(target.frames.load(), 1) << "the frame waited for a holder that had gone";
+  EXPECT_FALSE(d.link_leased()) << "the lease outlived its holder";
+  EXPECT_EQ(d.leases_revoked(), 1u);
+  LinkTurn::SetDispatcherForTesting(nullptr);
+  d.Stop();
+  ::close(p[0]);
+  ::close(p[1]);
 }
 
 // While one thread holds the turn another waits the ordinary way, and frames for it come
@@ -144,7 +204,10 @@ TEST_F(LinkTurnTest, AnInnerTurnSharesTheOuterOne) {
     EXPECT_EQ(inner.fd(), outer.fd());
   }
   EXPECT_TRUE(outer.held());
-  EXPECT_TRUE(dispatcher_->caller_polling()) << "the inner turn handed the outer one back";
+  std::thread([&] {
+    LinkTurn other;
+    EXPECT_FALSE(other.held()) << "the inner turn's end let the link pass while the outer holds it";
+  }).join();
 }
 
 // A blocking wait inside a held turn sleeps on the link: its frame is taken by this thread.
@@ -163,7 +226,6 @@ TEST_F(LinkTurnTest, AWaitInsideAHeldTurnWatchesTheLink) {
   t.join();
   EXPECT_EQ(result.load(), 0);
   EXPECT_TRUE(pthread_equal(target_->taker.load(), waiter_thread.load()));
-  EXPECT_FALSE(dispatcher_->caller_polling());
   target_->socket.store(nullptr);
 }
 
@@ -201,7 +263,7 @@ TEST_F(LinkTurnTest, ALongjmpOutOfTheWaitHandsTheTurnBack) {
   t.join();
   real::sigaction(SIGUSR2, &saved, nullptr);
   ASSERT_TRUE(jumped.load());
-  EXPECT_FALSE(dispatcher_->caller_polling()) << "the jump carried the link away";
+  EXPECT_FALSE(dispatcher_->link_leased()) << "the jump carried the link away";
   // The loop watches the link again.
   SendFrame();
   const absl::Time limit = absl::Now() + absl::Seconds(10);
