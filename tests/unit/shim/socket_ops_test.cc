@@ -13,6 +13,7 @@
 #include <string>
 #include <thread>
 
+#include "fmt/format.h"
 #include "gtest/gtest.h"
 #include "shim/fd_ops.h"
 #include "shim/fd_table.h"
@@ -327,7 +328,8 @@ class ShimSocketOps6 : public ShimSocketOps {
     if (r < 0) return "errno " + std::to_string(-r);
     EXPECT_EQ(len, sizeof(sockaddr_in6));
     EXPECT_EQ(out.sin6_family, AF_INET6);
-    return "[" + Text(out) + "]:" + std::to_string(ntohs(out.sin6_port));
+    // fmt, not operator+: g++ 12 at -O3 warns falsely (-Wrestrict) on "literal" + string.
+    return fmt::format("[{}]:{}", Text(out), ntohs(out.sin6_port));
   }
   int GetInt(int level, int name, socklen_t len = sizeof(int)) {
     int v = -12345;
