@@ -100,9 +100,11 @@ size_t Stack::PollOnce(size_t budget) {
   // starve the other (Linux's NAPI: each device polled with its own weight). Reporting the
   // budget as used when either filled it keeps the dispatcher polling without sleeping.
   const size_t from_link = link_->Poll(budget);
-  const size_t from_loopback = ipv4_->PollLoopback(budget);
+  const size_t from_loopback = PollBesidesLink(budget);
   return std::min(from_link + from_loopback, budget);
 }
+
+size_t Stack::PollBesidesLink(size_t budget) { return ipv4_->PollLoopback(budget); }
 
 void Stack::RunTimers(absl::Time now) {
   link_->OnTimer(now);

@@ -61,6 +61,7 @@ class Stack final : public DispatchTarget {
   // PollOnce handles frames from the link and datagrams from the loopback queue, up to
   // `budget` of each.
   size_t PollOnce(size_t budget = 64) override;
+  size_t PollBesidesLink(size_t budget) override;
   void RunTimers(absl::Time now) override;
   std::optional<absl::Time> NextDeadline() override;
   // Tests: processes every waiting frame and everything due now.

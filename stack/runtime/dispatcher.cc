@@ -228,7 +228,12 @@ void Dispatcher::Loop() {
     {
       absl::MutexLock lock(&work_mu_);
       // Drain what is waiting; a full budget means more may be queued, so do not sleep.
-      const size_t polled = target_->PollOnce(kPollBudget);
+      // Not the link while a thread holds its lease: the holder takes those frames at its
+      // next wait, and a loop woken for a timer (or its look at the lease) reading them
+      // too would only race it for the frames and the lock, and spend a read on an empty
+      // link. A holder that stops polling loses the lease within a period (CheckLease).
+      const size_t polled = lease_.load() == kLoopOwns ? target_->PollOnce(kPollBudget)
+                                                       : target_->PollBesidesLink(kPollBudget);
       target_->RunTimers(clock_.Now());
       if (polled == kPollBudget) continue;
       deadline = target_->NextDeadline();

@@ -23,6 +23,12 @@ class DispatchTarget {
   virtual ~DispatchTarget() = default;
   // Processes up to `budget` received frames; returns how many there were.
   virtual size_t PollOnce(size_t budget) = 0;
+  // Processes what waits besides the link (a loopback queue), up to `budget`; returns how
+  // much there was. The loop's turn while a thread holds the link's lease.
+  virtual size_t PollBesidesLink(size_t budget) {
+    (void)budget;
+    return 0;
+  }
   // Runs everything due at `now`.
   virtual void RunTimers(absl::Time now) = 0;
   // The earliest moment something is due, if anything is.

@@ -96,16 +96,23 @@ TEST_F(DispatcherTest, TimerArmedFromAnotherThreadWakesTheLoop) {
   }
 }
 
-// Counts its polls; nothing else to do, so the loop sleeps with no deadline.
+// Counts its polls (`polls`: of the link too; `turns`: either kind); nothing else to do,
+// so the loop sleeps with no deadline.
 class CountingTarget final : public DispatchTarget {
  public:
   size_t PollOnce(size_t) override {
     polls.fetch_add(1);
+    turns.fetch_add(1);
+    return 0;
+  }
+  size_t PollBesidesLink(size_t) override {
+    turns.fetch_add(1);
     return 0;
   }
   void RunTimers(absl::Time) override {}
   std::optional<absl::Time> NextDeadline() override { return std::nullopt; }
   std::atomic<uint64_t> polls{0};
+  std::atomic<uint64_t> turns{0};
 };
 
 // A caller that takes the link processes its frames itself; one attends it at a time, and
@@ -169,24 +176,28 @@ TEST(DispatcherLease, TheLoopRevokesALeaseLeftUnattendedForAPeriod) {
   Dispatcher d(&target, clock, fds[0]);
   d.set_lease_period(period);
   ASSERT_TRUE(d.Start().ok());
-  // Moves the clock and lets the loop run one turn (its PollOnce, then its look).
+  // Moves the clock and lets the loop run one turn (its poll, then its look).
   auto tick = [&](absl::Duration by) {
     clock.Advance(by);
-    const uint64_t before = target.polls.load();
+    const uint64_t before = target.turns.load();
     d.Wake();
     const absl::Time limit = absl::Now() + absl::Seconds(10);
-    while (!(target.polls.load() > before && d.idle()) && absl::Now() < limit) {
+    while (!(target.turns.load() > before && d.idle()) && absl::Now() < limit) {
       std::this_thread::yield();
     }
-    ASSERT_TRUE(target.polls.load() > before && d.idle()) << "the loop did not run";
+    ASSERT_TRUE(target.turns.load() > before && d.idle()) << "the loop did not run";
   };
   const uint64_t lease = d.AttendLink(0);
   ASSERT_NE(lease, 0u);
+  const uint64_t link_polls = target.polls.load();
   tick(period * 3);
   EXPECT_TRUE(d.HoldsLink(lease)) << "revoked while its holder attends the link";
+  EXPECT_EQ(target.polls.load(), link_polls)
+      << "the loop, woken, read the link while a thread held its lease";
   d.LeaveLink(lease);
   tick(period / 2);
   EXPECT_TRUE(d.HoldsLink(lease)) << "revoked before a period passed";
+  EXPECT_EQ(target.polls.load(), link_polls) << "the loop read the link its holder left";
   tick(period / 2);  // the first look: the departure counts as a poll
   EXPECT_TRUE(d.HoldsLink(lease));
   d.CallerPoll();  // the holder's next wait polls
