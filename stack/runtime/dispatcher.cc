@@ -232,8 +232,8 @@ void Dispatcher::Loop() {
       // next wait, and a loop woken for a timer (or its look at the lease) reading them
       // too would only race it for the frames and the lock, and spend a read on an empty
       // link. A holder that stops polling loses the lease within a period (CheckLease).
-      const size_t polled = lease_.load() == kLoopOwns ? target_->PollOnce(kPollBudget)
-                                                       : target_->PollBesidesLink(kPollBudget);
+      const size_t polled =
+          link_leased() ? target_->PollBesidesLink(kPollBudget) : target_->PollOnce(kPollBudget);
       target_->RunTimers(clock_.Now());
       if (polled == kPollBudget) continue;
       deadline = target_->NextDeadline();
