@@ -433,6 +433,7 @@ int EpollWaitMerged(EpollSet& set, epoll_event* events, int maxevents, const Dea
       const bool sleeps =
           may_sleep && (timeout == nullptr || timeout->tv_sec != 0 || timeout->tv_nsec != 0);
       if (sleeps && !turn) turn.emplace(/*only_if_loop_asleep=*/true);
+      if (sleeps) LinkTurn::BeforeSleep();
       const int k = sleeps && turn->held() ? KernelEventsOrFrames(set, *turn, mark, events + n,
                                                                   maxevents - n, timeout, sigmask)
                                            : KernelEvents(set, events + n, maxevents - n, timeout,

@@ -87,4 +87,8 @@ void LinkTurn::PollLeasedLink() {
   d->CallerPoll();
 }
 
+void LinkTurn::BeforeSleep() {
+  if (Dispatcher* d = CurrentDispatcher()) d->ReleaseHeld();
+}
+
 }  // namespace netshim

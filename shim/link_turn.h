@@ -42,6 +42,9 @@ class LinkTurn {
   // At the start of a wait (epoll_wait, poll, select) outside a turn: if this thread holds
   // the link's lease, takes the frames that came since its last wait. One read when none did.
   static void PollLeasedLink();
+  // Right before a thread sleeps: sends the ACKs held for replies (Dispatcher::CallerPoll),
+  // whichever thread's poll held them. None of those replies can come from a sleeper.
+  static void BeforeSleep();
 
   // Tests: turns are taken on `d` instead of the shim's stack (nullptr: the stack's again).
   static void SetDispatcherForTesting(Dispatcher* d);

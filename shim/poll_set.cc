@@ -132,6 +132,7 @@ std::optional<int> PollMerged(const FdTable& table, pollfd* fds, nfds_t n, const
     // iperf3 -P 4's select()), only from a sleeping dispatch thread: see epoll_set.cc.
     if (!turn) turn.emplace(/*only_if_loop_asleep=*/stack.size() > kFewSockets);
     kernel[n + 1].fd = turn->held() ? turn->fd() : -1;
+    if (!deadline || left.tv_sec != 0 || left.tv_nsec != 0) LinkTurn::BeforeSleep();
     const int r = real::ppoll(kernel.data(), n + 2, deadline ? &left : nullptr, sigmask);
     if (r < 0) return -errno;
     if (kernel[n + 1].revents != 0) {

@@ -30,6 +30,7 @@ StackOptions StackOptionsFor(const Config& config) {
   options.mac = config.mac;
   options.mtu = config.mtu;
   options.tcp.secret = BootTcpSecret();
+  options.tcp.ack_hold_time = config.ack_hold;
   return options;
 }
 

@@ -212,6 +212,7 @@ int Waiter::Sleep(const Deadline& deadline, const sigset_t* sigmask) {
       }
     }
     const timespec* timeout = deadline ? &ts : nullptr;
+    LinkTurn::BeforeSleep();
     const int r =
         turn.held() ? WaitWithLink(turn.fd(), timeout, sigmask) : WaitOnce(timeout, sigmask);
     if (r == kLinkReady) {

@@ -106,6 +106,15 @@ size_t Stack::PollOnce(size_t budget) {
 
 size_t Stack::PollBesidesLink(size_t budget) { return ipv4_->PollLoopback(budget); }
 
+size_t Stack::PollForCaller(size_t budget) {
+  TcpProtocol::HoldAcksScope hold;
+  return PollOnce(budget);
+}
+
+void Stack::AgeHeld() { tcp_->ReleaseHeldAcks(/*all=*/false); }
+
+void Stack::ReleaseHeld() { tcp_->ReleaseHeldAcks(/*all=*/true); }
+
 void Stack::RunTimers(absl::Time now) {
   link_->OnTimer(now);
   arp_->OnTimer(now);

@@ -62,6 +62,10 @@ class Stack final : public DispatchTarget {
   // `budget` of each.
   size_t PollOnce(size_t budget = 64) override;
   size_t PollBesidesLink(size_t budget) override;
+  // PollOnce holding the ACKs a reply may carry (TcpProtocol's held ACKs).
+  size_t PollForCaller(size_t budget) override;
+  void AgeHeld() override;
+  void ReleaseHeld() override;
   void RunTimers(absl::Time now) override;
   std::optional<absl::Time> NextDeadline() override;
   // Tests: processes every waiting frame and everything due now.

@@ -241,6 +241,13 @@ Verdict ParseExitTimeout(std::string_view v, Config& config) {
   return kAccepted;
 }
 
+Verdict ParseAckHold(std::string_view v, Config& config) {
+  const auto hold = ParseDuration(v);
+  if (!hold || *hold > kMaxAckHold) return Malformed();
+  config.ack_hold = *hold;
+  return kAccepted;
+}
+
 struct Field {
   const char* name;
   const char* expected;
@@ -273,6 +280,9 @@ constexpr Field kFields[] = {
     {"NETSHIM_EXIT_TIMEOUT",
      "a duration from 0 to 3600 seconds, in seconds or with a unit, e.g. 10, 2.5, 1.5s or 500ms",
      ParseExitTimeout},
+    {"NETSHIM_ACK_HOLD",
+     "a duration from 0 to 100 ms, in seconds or with a unit, e.g. 0.005, 5ms or 0.5ms",
+     ParseAckHold},
 };
 
 // Checks every variable shares: a bounded length, no control characters (which would also

@@ -62,6 +62,9 @@ struct Config {
   Dns dns = Dns::kStack;
   // NETSHIM_EXIT_TIMEOUT: how long exit waits for sockets to finish sending.
   absl::Duration exit_timeout = absl::Seconds(10);
+  // NETSHIM_ACK_HOLD: how long an ACK may wait for the application's reply to carry it
+  // (TcpConfig::ack_hold_time); 0: never.
+  absl::Duration ack_hold = absl::Milliseconds(5);
 };
 
 // Limits, exposed for tests and the launcher's help text.
@@ -74,6 +77,9 @@ inline constexpr uint32_t kMinMtu = 576;
 inline constexpr uint32_t kMaxMtu = 65521;
 inline constexpr uint32_t kMaxThreads = 64;
 inline constexpr absl::Duration kMaxExitTimeout = absl::Seconds(3600);
+// Under the smallest retransmission timeout (200 ms): a held ACK must never cost the peer
+// a retransmission.
+inline constexpr absl::Duration kMaxAckHold = absl::Milliseconds(100);
 // The longest value accepted for any variable: PATH_MAX (4096) with its terminating NUL.
 inline constexpr size_t kMaxConfigValueLength = 4095;
 

@@ -194,6 +194,8 @@ int64_t Dispatcher::CheckLease(int64_t now) {
     }
     if (SwitchLink(lease, kLoopOwns)) {
       leases_revoked_.fetch_add(1, std::memory_order_relaxed);
+      // Its holder went elsewhere: what it held goes now, a lease period at most late.
+      target_->ReleaseHeld();
     } else {
       lease_check_at_.store(next);  // it changed hands meanwhile
       return next;
@@ -211,8 +213,10 @@ int64_t Dispatcher::CheckLease(int64_t now) {
 
 size_t Dispatcher::CallerPoll() {
   lease_polls_.fetch_add(1, std::memory_order_relaxed);
+  // What its application's replies have not carried for a while goes now.
+  target_->AgeHeld();
   absl::MutexLock lock(&work_mu_);
-  const size_t n = target_->PollOnce(kPollBudget);
+  const size_t n = target_->PollForCaller(kPollBudget);
   // What the frames set going (a delayed ACK, a retransmission, a reassembly's end) is for
   // the loop to run: it must not sleep past it.
   if (n > 0) {
@@ -235,6 +239,8 @@ void Dispatcher::Loop() {
       const size_t polled =
           link_leased() ? target_->PollBesidesLink(kPollBudget) : target_->PollOnce(kPollBudget);
       target_->RunTimers(clock_.Now());
+      // No holder: what one held is for nobody to carry any more.
+      if (!link_leased()) target_->ReleaseHeld();
       if (polled == kPollBudget) continue;
       deadline = target_->NextDeadline();
     }

@@ -29,6 +29,15 @@ class DispatchTarget {
     (void)budget;
     return 0;
   }
+  // PollOnce for a thread that polls the link between its own application's calls (a
+  // lease holder, CallerPoll): what the frames owe that the application's reply may carry
+  // (ACKs) may be held back, until an AgeHeld() finds them held for a while, or
+  // ReleaseHeld().
+  virtual size_t PollForCaller(size_t budget) { return PollOnce(budget); }
+  // The holder polls again: sends what has been held for a while. Any thread.
+  virtual void AgeHeld() {}
+  // Sends everything held back. Any thread, any time.
+  virtual void ReleaseHeld() {}
   // Runs everything due at `now`.
   virtual void RunTimers(absl::Time now) = 0;
   // The earliest moment something is due, if anything is.
@@ -83,8 +92,14 @@ class Dispatcher {
   bool HoldsLink(uint64_t lease) const { return lease != 0 && lease_.load() == lease; }
   // Processes the frames waiting, as the loop would (one thread at a time does the loop's
   // work), and re-arms the loop's timer for any deadline they set. Counts as the holder's
-  // poll. Any thread may call it; a holder must.
+  // poll. Any thread may call it; a holder must. What the frames owe that the caller's
+  // reply may carry is held (DispatchTarget::PollForCaller) for a while (the caller's next
+  // polls age it), until any thread sleeps (ReleaseHeld), or until the lease goes back: at
+  // most about a lease period, as a holder that stops polling loses its lease within one.
   size_t CallerPoll();
+  // Sends what caller polls held back: a thread about to sleep calls it, its reply (if
+  // any) having gone.
+  void ReleaseHeld() { target_->ReleaseHeld(); }
   // How long a holder may leave the link unattended before the loop takes it back
   // (default 1 ms). Before Start().
   void set_lease_period(absl::Duration d) { lease_period_nanos_ = absl::ToInt64Nanoseconds(d); }

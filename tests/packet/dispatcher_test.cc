@@ -109,10 +109,19 @@ class CountingTarget final : public DispatchTarget {
     turns.fetch_add(1);
     return 0;
   }
+  size_t PollForCaller(size_t budget) override {
+    caller_polls.fetch_add(1);
+    return PollOnce(budget);
+  }
+  void AgeHeld() override { ages.fetch_add(1); }
+  void ReleaseHeld() override { releases.fetch_add(1); }
   void RunTimers(absl::Time) override {}
   std::optional<absl::Time> NextDeadline() override { return std::nullopt; }
   std::atomic<uint64_t> polls{0};
   std::atomic<uint64_t> turns{0};
+  std::atomic<uint64_t> caller_polls{0};
+  std::atomic<uint64_t> ages{0};
+  std::atomic<uint64_t> releases{0};
 };
 
 // A caller that takes the link processes its frames itself; one attends it at a time, and
@@ -214,6 +223,53 @@ TEST(DispatcherLease, TheLoopRevokesALeaseLeftUnattendedForAPeriod) {
   const absl::Time limit = absl::Now() + absl::Seconds(10);
   while (target.polls.load() == before && absl::Now() < limit) std::this_thread::yield();
   EXPECT_GT(target.polls.load(), before) << "nobody watches the link after the revocation";
+  d.Stop();
+  ::close(fds[0]);
+  ::close(fds[1]);
+}
+
+// What a caller's poll holds for its application's reply (DispatchTarget::PollForCaller)
+// is aged by its next poll, left alone by the loop while the holder attends the link, and
+// released when the lease ends or by the loop's turns once no lease is out.
+TEST(DispatcherCallerPoll, WhatACallerHoldsIsReleasedWhenItsLeaseEnds) {
+  int fds[2];
+  ASSERT_EQ(::pipe2(fds, O_NONBLOCK), 0);
+  CountingTarget target;
+  ManualClock clock;
+  const absl::Duration period = absl::Seconds(10);  // real time never gets there
+  Dispatcher d(&target, clock, fds[0]);
+  d.set_lease_period(period);
+  ASSERT_TRUE(d.Start().ok());
+  auto tick = [&](absl::Duration by) {
+    clock.Advance(by);
+    const uint64_t before = target.turns.load();
+    d.Wake();
+    const absl::Time limit = absl::Now() + absl::Seconds(10);
+    while (!(target.turns.load() > before && d.idle()) && absl::Now() < limit) {
+      std::this_thread::yield();
+    }
+    ASSERT_TRUE(target.turns.load() > before && d.idle()) << "the loop did not run";
+  };
+  const uint64_t lease = d.AttendLink(0);
+  ASSERT_NE(lease, 0u);
+  const uint64_t link_polls = target.polls.load();
+  d.CallerPoll();
+  EXPECT_EQ(target.caller_polls.load(), 1u) << "a caller's poll did not hold for its reply";
+  EXPECT_EQ(target.ages.load(), 1u) << "a caller's poll did not age what was held before";
+  EXPECT_EQ(target.polls.load(), link_polls + 1);
+  const uint64_t releases = target.releases.load();
+  tick(period * 3);
+  EXPECT_EQ(target.releases.load(), releases) << "the loop released what an attending holder held";
+  d.LeaveLink(lease);
+  tick(period);  // the departure counts as a poll
+  ASSERT_TRUE(d.HoldsLink(lease));
+  EXPECT_EQ(target.releases.load(), releases) << "released while the lease was kept";
+  tick(period);
+  ASSERT_FALSE(d.HoldsLink(lease)) << "the lease was not revoked";
+  EXPECT_GT(target.releases.load(), releases) << "the revocation did not release what was held";
+  const uint64_t after_revocation = target.releases.load();
+  tick(absl::Milliseconds(1));
+  EXPECT_GT(target.releases.load(), after_revocation) << "a loop with the link released nothing";
   d.Stop();
   ::close(fds[0]);
   ::close(fds[1]);

@@ -35,6 +35,10 @@ struct TcpConfig {
   uint32_t quickack_segments = 16;                      // TCP_MAX_QUICKACKS
   std::string congestion = "cubic";                     // tcp_congestion_control
   size_t max_ofo_segments = 4096;
+  // How long a holder's polls keep an ACK held for a reply to carry while the application
+  // has not read what it acknowledges (TcpProtocol's held ACKs); zero: hold none. Well
+  // under the 40 ms a delayed ACK may wait.
+  absl::Duration ack_hold_time = absl::Milliseconds(5);
   // The key of ISNs and timestamp offsets (RFC 6528); random per stack when unset. Programs
   // pass the boot secret (stack/runtime/boot_secret.h) so restarts keep ISNs increasing.
   std::optional<std::array<uint8_t, 16>> secret;

@@ -237,6 +237,18 @@ TcpSocket::SegmentVerdict TcpSocket::SegmentArrivesLocked(const TcpSegment& seg,
 
 void TcpSocket::FlushAckLocked() {
   if (ack_pending_ && ack_now_) {
+    // A reply the application is about to send may carry it (TcpProtocol's held ACKs),
+    // unless the sender counts on it: a duplicate or out-of-order ACK, or one of the
+    // every-second-full-segment rule that clocks a bulk sender (RFC 5681 4.2).
+    if (!ack_urgent_ && TcpProtocol::HoldingAcks() &&
+        config_.ack_hold_time > absl::ZeroDuration() &&
+        SeqDiff(rcv_nxt_, last_ack_sent_) < 2 * int32_t{rcv_mss_}) {
+      if (!ack_held_) {
+        ack_held_ = true;
+        protocol_.HoldAck(shared_from_this());
+      }
+      return;
+    }
     SendAckLocked();
   } else if (ack_pending_ && delack_at_ != absl::InfiniteFuture()) {
     SyncTimerLocked();
@@ -332,7 +344,11 @@ void TcpSocket::SynSentLocked(const TcpSegment& seg, Effects& fx) {
     rtt_seq_.reset();
     rto_at_ = absl::InfiniteFuture();
     EstablishLocked(fx);
-    ScheduleAckLocked(true);
+    last_ack_sent_ = seg.seq();  // nothing acknowledged yet: the SYN is what is owed
+    // The handshake's ACK may ride on the application's first data (Linux delays it when
+    // a write is pending, tcp_rcv_synsent_state_process); a held one goes at the latest
+    // when the connecting thread sleeps or polls again.
+    ScheduleAckLocked(true, /*holdable=*/true);
     PushLocked();
   } else {
     // Simultaneous open (RFC 9293 3.5 figure 8).
@@ -443,8 +459,9 @@ void TcpSocket::ReceiveDataLocked(const TcpSegment& seg, Effects& fx) {
   if (ofo_fin_ && *ofo_fin_ == rcv_nxt_) ReceiveFinLocked(fx);
 }
 
-void TcpSocket::ScheduleAckLocked(bool now_flag) {
+void TcpSocket::ScheduleAckLocked(bool now_flag, bool holdable) {
   ack_pending_ = true;
+  if (now_flag && !holdable) ack_urgent_ = true;
   // RFC 1122 4.2.3.2 / RFC 5681 4.2: at least every second full-sized segment.
   const bool quick = quickacks_ > 0 && !pingpong_;
   if (now_flag || quick || SeqDiff(rcv_nxt_, last_ack_sent_) >= 2 * int32_t{rcv_mss_}) {

@@ -230,6 +230,7 @@ bool TcpSocket::TransmitLocked(uint32_t seq, uint8_t flags, size_t len, bool ret
     // Every segment carries the ACK: nothing more is owed (Linux tcp_event_ack_sent).
     ack_pending_ = false;
     ack_now_ = false;
+    ack_urgent_ = false;
     delack_at_ = absl::InfiniteFuture();
     last_ack_sent_ = rcv_nxt_;
     if (quickacks_ > 0) --quickacks_;

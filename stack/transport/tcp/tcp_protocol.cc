@@ -4,6 +4,8 @@
 
 #include <utility>
 
+#include "absl/container/inlined_vector.h"
+
 #include "stack/net/nic.h"
 #include "stack/runtime/log.h"
 #include "stack/transport/tcp/tcp_socket.h"
@@ -15,6 +17,7 @@
 namespace netshim {
 namespace {
 constexpr uint8_t kProtocolTcp = static_cast<uint8_t>(IpProtocol::kTcp);
+thread_local bool t_holding_acks = false;
 }  // namespace
 
 TcpProtocol::TcpProtocol(Ipv4Layer& ipv4, BufferPool& pool, const Clock& clock, TimerWheel& timers,
@@ -33,6 +36,11 @@ TcpProtocol::~TcpProtocol() {
   // into a socket whose protocol is gone.
   for (auto& [socket, hold] : armed_) timers_.Cancel(&socket->timer_);
   armed_.clear();
+  std::vector<HeldAck> held;
+  {
+    absl::MutexLock lock(&held_mu_);
+    held.swap(held_acks_);
+  }
   absl::flat_hash_map<FourTuple, std::shared_ptr<TcpSocket>> connections;
   absl::flat_hash_map<uint16_t, std::vector<std::shared_ptr<TcpSocket>>> listeners;
   {
@@ -284,6 +292,52 @@ void TcpProtocol::OnSocketTimer(TcpSocket* raw) {
   socket->OnTimer(clock_.Now());
   SyncOne(socket);
   // `socket` may be the last reference: destroying it (and its timer) is our last act.
+}
+
+TcpProtocol::HoldAcksScope::HoldAcksScope() : outer_(t_holding_acks) { t_holding_acks = true; }
+
+TcpProtocol::HoldAcksScope::~HoldAcksScope() { t_holding_acks = outer_; }
+
+bool TcpProtocol::HoldingAcks() { return t_holding_acks; }
+
+void TcpProtocol::HoldAck(std::shared_ptr<TcpSocket> socket) {
+  const absl::Time now = clock_.Now();
+  absl::MutexLock lock(&held_mu_);
+  held_acks_.push_back(HeldAck{std::move(socket), now});
+  acks_held_.store(true, std::memory_order_release);
+}
+
+void TcpProtocol::ReleaseHeldAcks(bool all) {
+  if (!acks_held_.load(std::memory_order_acquire)) return;
+  const absl::Time due_since = all ? absl::InfiniteFuture() : clock_.Now() - config_.ack_hold_time;
+  // Moved out (the list keeps its capacity: no allocation per turn), sent without
+  // held_mu_: a socket's lock comes first.
+  absl::InlinedVector<std::shared_ptr<TcpSocket>, 16> due;
+  {
+    absl::MutexLock lock(&held_mu_);
+    size_t kept = 0;
+    for (size_t i = 0; i < held_acks_.size(); ++i) {
+      HeldAck& held = held_acks_[i];
+      // Due once the application read what it acknowledges and polled again without a
+      // reply, or after the hold time (the data still unread, say a connection not yet
+      // accepted).
+      if (held.since <= due_since || held.socket->held_ack_read_.load(std::memory_order_relaxed)) {
+        due.push_back(std::move(held.socket));
+      } else {
+        if (kept != i) held_acks_[kept] = std::move(held);
+        ++kept;
+      }
+    }
+    held_acks_.erase(held_acks_.begin() + static_cast<ptrdiff_t>(kept), held_acks_.end());
+    acks_held_.store(!held_acks_.empty(), std::memory_order_relaxed);
+  }
+  for (const auto& socket : due) {
+    absl::MutexLock lock(&socket->mu_);
+    socket->ack_held_ = false;
+    socket->held_ack_read_.store(false, std::memory_order_relaxed);
+    // Nothing owed any more when a segment carried the ACK meanwhile (tcp_event_ack_sent).
+    if (socket->ack_pending_ && socket->ack_now_) socket->SendAckLocked();
+  }
 }
 
 }  // namespace netshim

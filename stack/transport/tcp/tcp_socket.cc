@@ -19,7 +19,7 @@
 namespace netshim {
 namespace {
 
-constexpr int kRcvShutdown = 1;  // RCV_SHUTDOWN
+constexpr int kRcvShutdown = 1;   // RCV_SHUTDOWN
 constexpr int kSendShutdown = 2;  // SEND_SHUTDOWN
 constexpr int kShutdownMask = 3;
 
@@ -302,8 +302,7 @@ int TcpSocket::Listen(int backlog) {
   int result = 0;
   if (closed_) {
     result = -EBADF;
-  } else if ((sock_state_ != SockState::kUnconnected &&
-              sock_state_ != SockState::kDisconnecting) ||
+  } else if ((sock_state_ != SockState::kUnconnected && sock_state_ != SockState::kDisconnecting) ||
              (state_ != TcpState::kClosed && state_ != TcpState::kListen)) {
     result = -EINVAL;
   } else {
@@ -423,6 +422,9 @@ ssize_t TcpSocket::RecvMsg(std::span<const iovec> data, MessageInfo& info, int f
     if (!peek && copied > 0) {
       AdjustReceiveBufferLocked(copied);
       MaybeWindowUpdateLocked();
+      // The application has what it needs to reply: a held ACK waits no longer than its
+      // next poll (TcpProtocol's held ACKs).
+      if (ack_held_) held_ack_read_.store(true, std::memory_order_relaxed);
     }
     if (flags & MSG_TRUNC) {
       // TCP's MSG_TRUNC discards what it would have copied (Linux tcp_recvmsg): not kept.
@@ -661,13 +663,13 @@ std::string TcpSocket::DebugString() const {
       "{} una={} nxt={} max={} write={} fin_q={} wnd={} cwnd={} ssthresh={} rto={} "
       "backoff={} rtx={} recov={} loss={} dupacks={} sacked={} | rcv_nxt={} adv={} ofo={}B/{} "
       "rq={} fin_rcvd={} | rto_at={} persist_at={} delack_at={} sched={} queued={}",
-      TcpStateName(state_), snd_una_ - base, snd_nxt_ - base, snd_max_ - base,
-      write_seq_ - base, fin_queued_, snd_wnd_, cc_->cwnd(), cc_->ssthresh(),
-      absl::FormatDuration(rtt_.rto()), rtt_.backoff_count(), retransmits_, in_recovery_,
-      in_loss_, dupacks_, scoreboard_.sacked_bytes(), rcv_nxt_ - irs_, rcv_adv_ - irs_,
-      ofo_.bytes(), ofo_.segments(), receive_queue_.size(), fin_received_,
-      absl::FormatTime(rto_at_), absl::FormatTime(persist_at_), absl::FormatTime(delack_at_),
-      absl::FormatTime(scheduled_at_), timer_queued_);
+      TcpStateName(state_), snd_una_ - base, snd_nxt_ - base, snd_max_ - base, write_seq_ - base,
+      fin_queued_, snd_wnd_, cc_->cwnd(), cc_->ssthresh(), absl::FormatDuration(rtt_.rto()),
+      rtt_.backoff_count(), retransmits_, in_recovery_, in_loss_, dupacks_,
+      scoreboard_.sacked_bytes(), rcv_nxt_ - irs_, rcv_adv_ - irs_, ofo_.bytes(), ofo_.segments(),
+      receive_queue_.size(), fin_received_, absl::FormatTime(rto_at_),
+      absl::FormatTime(persist_at_), absl::FormatTime(delack_at_), absl::FormatTime(scheduled_at_),
+      timer_queued_);
 }
 
 std::string TcpSocket::CheckInvariants() const {

@@ -23,6 +23,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -175,8 +176,12 @@ class TcpSocket final : public Socket, public std::enable_shared_from_this<TcpSo
   void ResetReceivedLocked(Effects& fx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ReceiveDataLocked(const TcpSegment& seg, Effects& fx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ReceiveFinLocked(Effects& fx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void ScheduleAckLocked(bool now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Sends an ACK owed now, or makes sure the delayed-ACK timer is set.
+  // An ACK is owed: at once with `now` (or by the quick-ACK and two-segment rules), else
+  // by the delayed-ACK timer. `holdable`: an ACK owed now that a reply may still carry
+  // (TcpProtocol's held ACKs), as are those of the quick-ACK rule.
+  void ScheduleAckLocked(bool now, bool holdable = false) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Sends an ACK owed now (or holds it for a reply, inside a HoldAcksScope), or makes sure
+  // the delayed-ACK timer is set.
   void FlushAckLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void OnIcmpError(int type, int code, uint16_t mtu, uint32_t seq) ABSL_LOCKS_EXCLUDED(mu_);
   // The handshake completed (either side): options take effect, congestion starts.
@@ -398,6 +403,9 @@ class TcpSocket final : public Socket, public std::enable_shared_from_this<TcpSo
   // Delayed ACK.
   bool ack_pending_ ABSL_GUARDED_BY(mu_) = false;
   bool ack_now_ ABSL_GUARDED_BY(mu_) = false;
+  bool ack_urgent_ ABSL_GUARDED_BY(mu_) = false;  // owed now and no reply may carry it
+  bool ack_held_ ABSL_GUARDED_BY(mu_) = false;    // queued in the protocol's held ACKs
+  std::atomic<bool> held_ack_read_{false};        // the application read since (no lock to read)
   uint32_t quickacks_ ABSL_GUARDED_BY(mu_) = 0;
   // Receive buffer autotuning (Linux tcp_rcv_space_adjust).
   size_t space_copied_ ABSL_GUARDED_BY(mu_) = 0;

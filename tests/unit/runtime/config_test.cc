@@ -81,7 +81,7 @@ TEST(ConfigTest, EmptyValuesMeanUnset) {
        {"NETSHIM_TAP", "NETSHIM_TAP_FD", "NETSHIM_ADDR", "NETSHIM_GW", "NETSHIM_MAC", "NETSHIM_MTU",
         "NETSHIM_LOG", "NETSHIM_LOG_FILE", "NETSHIM_PCAP", "NETSHIM_IMPAIR", "NETSHIM_STATS",
         "NETSHIM_THREADS", "NETSHIM_LOOPBACK", "NETSHIM_DNS", "NETSHIM_EXIT_TIMEOUT",
-        "NETSHIM_CALLER_POLL"}) {
+        "NETSHIM_CALLER_POLL", "NETSHIM_ACK_HOLD"}) {
     env[name] = "";
   }
   auto config = Parse(env);
@@ -90,6 +90,7 @@ TEST(ConfigTest, EmptyValuesMeanUnset) {
   EXPECT_FALSE(config->gateway);
   EXPECT_EQ(config->mtu, 1500u);
   EXPECT_EQ(config->exit_timeout, absl::Seconds(10));
+  EXPECT_EQ(config->ack_hold, absl::Milliseconds(5));
 }
 
 TEST(ConfigTest, ReadsAFullConfiguration) {
@@ -106,7 +107,8 @@ TEST(ConfigTest, ReadsAFullConfiguration) {
                        {"NETSHIM_THREADS", "4"},
                        {"NETSHIM_LOOPBACK", "stack"},
                        {"NETSHIM_DNS", "kernel"},
-                       {"NETSHIM_EXIT_TIMEOUT", "2.5"}});
+                       {"NETSHIM_EXIT_TIMEOUT", "2.5"},
+                       {"NETSHIM_ACK_HOLD", "0"}});
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->tap, "tap0");
   EXPECT_EQ(config->addr, Ipv4Cidr::Parse("198.18.0.2/24"));
@@ -122,6 +124,7 @@ TEST(ConfigTest, ReadsAFullConfiguration) {
   EXPECT_EQ(config->loopback, Config::Loopback::kStack);
   EXPECT_EQ(config->dns, Config::Dns::kKernel);
   EXPECT_EQ(config->exit_timeout, absl::Milliseconds(2500));
+  EXPECT_EQ(config->ack_hold, absl::ZeroDuration());
   EXPECT_TRUE(RequireLinkConfig(*config).ok());
 }
 
@@ -364,6 +367,26 @@ TEST(ConfigTest, ExitTimeout) {
             "in seconds or with a unit, e.g. 10, 2.5, 1.5s or 500ms");
 }
 
+TEST(ConfigTest, AckHold) {
+  for (auto [text, d] :
+       std::vector<std::pair<std::string, absl::Duration>>{{"0", absl::ZeroDuration()},
+                                                           {"5ms", absl::Milliseconds(5)},
+                                                           {"0.5ms", absl::Microseconds(500)},
+                                                           {"0.002", absl::Milliseconds(2)},
+                                                           {"0.1", absl::Milliseconds(100)},
+                                                           {"100ms", absl::Milliseconds(100)}}) {
+    auto config = ParseWith("NETSHIM_ACK_HOLD", text);
+    ASSERT_TRUE(config.ok()) << text << ": " << config.status();
+    EXPECT_EQ(config->ack_hold, d) << text;
+  }
+  // Past 100 ms a held ACK could cost the peer a retransmission (its RTO is 200 ms at least).
+  ExpectRejected("NETSHIM_ACK_HOLD",
+                 {"100.000001ms", "101ms", "0.2", "1", "-1", "5us", "5 ms", "on", "ms", ".5"});
+  EXPECT_EQ(ErrorFor("NETSHIM_ACK_HOLD", "1"),
+            "NETSHIM_ACK_HOLD=\"1\" is invalid: expected a duration from 0 to 100 ms, in seconds "
+            "or with a unit, e.g. 0.005, 5ms or 0.5ms");
+}
+
 // Rules every variable shares, checked on each of them with an otherwise good value.
 TEST(ConfigTest, EveryVariableRejectsSpacesControlCharactersAndOverlongValues) {
   const Env good = {{"NETSHIM_TAP", "tap0"},
@@ -380,7 +403,8 @@ TEST(ConfigTest, EveryVariableRejectsSpacesControlCharactersAndOverlongValues) {
                     {"NETSHIM_THREADS", "2"},
                     {"NETSHIM_LOOPBACK", "stack"},
                     {"NETSHIM_DNS", "kernel"},
-                    {"NETSHIM_EXIT_TIMEOUT", "5"}};
+                    {"NETSHIM_EXIT_TIMEOUT", "5"},
+                    {"NETSHIM_ACK_HOLD", "5ms"}};
   for (const auto& [name, value] : good) {
     SCOPED_TRACE(name);
     Env base = name == "NETSHIM_GW" ? kLink : Env{};
