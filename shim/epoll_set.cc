@@ -1,10 +1,14 @@
 #include "shim/epoll_set.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <climits>
+#include <cstdio>
+#include <string>
 
 #include "shim/link_turn.h"
 #include "shim/protected_fds.h"
@@ -33,6 +37,9 @@ struct EpollSet::Registration final : public ReadinessListener {
 namespace {
 
 constexpr uint32_t kFlagBits = EPOLLET | EPOLLONESHOT | EPOLLEXCLUSIVE | EPOLLWAKEUP;
+// While the kernel instance holds no fd of the program's (that we know of), a wait with
+// stack events ready asks it once in this many turns.
+constexpr uint32_t kKernelLookEvery = 64;
 // fs/eventpoll.c EPOLLEXCLUSIVE_OK_BITS: what may accompany EPOLLEXCLUSIVE.
 constexpr uint32_t kExclusiveOkBits =
     EPOLLIN | EPOLLOUT | EPOLLERR | EPOLLHUP | EPOLLWAKEUP | EPOLLET | EPOLLEXCLUSIVE;
@@ -44,6 +51,35 @@ uint32_t EpollRevents(uint32_t mask, uint32_t interest) {
   if (mask & POLLOUT) mask |= POLLWRNORM;
   return mask & (interest | EPOLLERR | EPOLLHUP);
 }
+
+namespace {
+
+// The targets registered in the epoll instance `epfd` (its /proc/self/fdinfo "tfd:"
+// lines), or a large number when that cannot be read.
+int RegisteredTargets(int epfd) {
+  constexpr int kUnknown = 1 << 20;
+  char path[64];
+  std::snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", epfd);
+  const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return kUnknown;
+  std::string text;
+  char buf[4096];
+  for (;;) {
+    const ssize_t n = real::read(fd, buf, sizeof(buf));
+    if (n < 0) {
+      real::close(fd);
+      return kUnknown;
+    }
+    if (n == 0) break;
+    text.append(buf, static_cast<size_t>(n));
+  }
+  real::close(fd);
+  int targets = 0;
+  for (size_t at = 0; (at = text.find("tfd:", at)) != std::string::npos; at += 4) ++targets;
+  return targets;
+}
+
+}  // namespace
 
 std::shared_ptr<EpollSet> EpollSet::Create(int epfd, int* error) {
   const int wake = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -62,7 +98,18 @@ std::shared_ptr<EpollSet> EpollSet::Create(int epfd, int* error) {
     *error = -errno;
     return nullptr;  // the destructor closes the wake fd
   }
+  set->kernel_fds_.store(RegisteredTargets(epfd) - 1, std::memory_order_relaxed);  // not ours
   return set;
+}
+
+bool EpollSet::KernelLookDue() {
+  return kernel_looks_.fetch_add(1, std::memory_order_relaxed) % kKernelLookEvery == 0;
+}
+
+void EpollSet::KernelFdRemoved() {
+  int n = kernel_fds_.load(std::memory_order_relaxed);
+  while (n > 0 && !kernel_fds_.compare_exchange_weak(n, n - 1, std::memory_order_relaxed)) {
+  }
 }
 
 EpollSet::EpollSet(int epfd, int wake_fd) : epfd_(epfd), wake_fd_(wake_fd) {}
@@ -373,6 +420,20 @@ int EpollControlSocket(EpollTable& table, int epfd, int op, int fd,
   return set->Control(op, fd, file, event);
 }
 
+int EpollControlKernel(EpollTable& table, int epfd, int op, int fd, epoll_event* event) {
+  const int r = real::epoll_ctl(epfd, op, fd, event);
+  if (r == 0 && (op == EPOLL_CTL_ADD || op == EPOLL_CTL_DEL)) {
+    if (std::shared_ptr<EpollSet> set = table.Get(epfd)) {
+      if (op == EPOLL_CTL_ADD) {
+        set->KernelFdAdded();
+      } else {
+        set->KernelFdRemoved();
+      }
+    }
+  }
+  return r;
+}
+
 namespace {
 
 // The kernel instance's events, without our wake fd's; a negative errno on failure.
@@ -434,12 +495,17 @@ int EpollWaitMerged(EpollSet& set, epoll_event* events, int maxevents, const Dea
           may_sleep && (timeout == nullptr || timeout->tv_sec != 0 || timeout->tv_nsec != 0);
       if (sleeps && !turn) turn.emplace(/*only_if_loop_asleep=*/true);
       if (sleeps) LinkTurn::BeforeSleep();
-      const int k = sleeps && turn->held() ? KernelEventsOrFrames(set, *turn, mark, events + n,
-                                                                  maxevents - n, timeout, sigmask)
-                                           : KernelEvents(set, events + n, maxevents - n, timeout,
-                                                          may_sleep ? sigmask : nullptr);
-      if (k < 0) return n > 0 ? n : k;
-      n += k;
+      // Stack events are ready and the kernel instance holds only our wake fd: nothing to
+      // ask it (a syscall per wait), but every 64th turn, for registrations we missed.
+      const bool ask_kernel = may_sleep || set.MayHaveKernelFds() || set.KernelLookDue();
+      if (ask_kernel) {
+        const int k = sleeps && turn->held() ? KernelEventsOrFrames(set, *turn, mark, events + n,
+                                                                    maxevents - n, timeout, sigmask)
+                                             : KernelEvents(set, events + n, maxevents - n, timeout,
+                                                            may_sleep ? sigmask : nullptr);
+        if (k < 0) return n > 0 ? n : k;
+        n += k;
+      }
     }
     // Once per call: a level-triggered entry harvested above is back on the list already.
     if (!stack_first && n < maxevents) n += set.Harvest(events + n, maxevents - n);

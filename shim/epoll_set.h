@@ -76,6 +76,17 @@ class EpollSet : public std::enable_shared_from_this<EpollSet> {
   // Alternates which kind of event, kernel or stack, fills a caller's array first.
   uint32_t NextTurn();
 
+  // Kernel fds in the kernel instance besides our wake fd, as far as we know: those there
+  // when the set was made (/proc/self/fdinfo), then the program's ADDs less its DELs (a
+  // kernel fd closed while registered leaves it counted: the safe side). While there are
+  // none, a wait that finds stack events ready need not ask the kernel instance (a
+  // syscall) except now and then, for any registration made behind our back.
+  void KernelFdAdded() { kernel_fds_.fetch_add(1, std::memory_order_relaxed); }
+  void KernelFdRemoved();
+  bool MayHaveKernelFds() const { return kernel_fds_.load(std::memory_order_relaxed) > 0; }
+  // True once in kKernelLookEvery calls.
+  bool KernelLookDue();
+
  private:
   struct Registration;
   using Key = std::pair<int, const OpenSocket*>;
@@ -95,6 +106,8 @@ class EpollSet : public std::enable_shared_from_this<EpollSet> {
   const int epfd_;
   const int wake_fd_;
   std::atomic<uint32_t> turn_{0};
+  std::atomic<int> kernel_fds_{0};
+  std::atomic<uint32_t> kernel_looks_{0};
   // Serializes EPOLL_CTL_* and close-time removal, which attach and detach listeners with
   // mu_ released (a listener call takes mu_). Order: ctl_mu_, then a socket's listener
   // lock, then mu_.
@@ -152,6 +165,10 @@ class EpollTable {
 // side table. Returns 0 or a negative errno.
 int EpollControlSocket(EpollTable& table, int epfd, int op, int fd,
                        const std::shared_ptr<OpenSocket>& file, epoll_event* event);
+
+// epoll_ctl(2) on `epfd` for the kernel descriptor `fd`: the kernel's call, counted in the
+// set of `epfd` if it has one (EpollSet::KernelFdAdded). Returns its result, errno set.
+int EpollControlKernel(EpollTable& table, int epfd, int op, int fd, epoll_event* event);
 
 // epoll_pwait2(2) on a set that may hold stack sockets: kernel events and stack events
 // together; sleeps in the real epoll_pwait2 with the caller's signal mask until either kind

@@ -52,7 +52,7 @@ int epoll_create1(int flags) noexcept { return Fresh(netshim::real::epoll_create
 
 int epoll_ctl(int epfd, int op, int fd, epoll_event* event) noexcept {
   auto s = StackSocket(fd);
-  if (!s) return netshim::real::epoll_ctl(epfd, op, fd, event);
+  if (!s) return netshim::EpollControlKernel(Epolls(), epfd, op, fd, event);
   CallResult result;
   NETSHIM_REFUSE_IN_CHILD(fd, result);
   return result(netshim::EpollControlSocket(Epolls(), epfd, op, fd, s, event));

@@ -169,6 +169,8 @@ void MoveEpollRegistrations(int fd, OpenSocket& s) {
     if (real::epoll_ctl(set->epfd(), EPOLL_CTL_ADD, fd, &*e) < 0) {
       NETSHIM_LOG(kWarn, "handover of fd {}: epoll fd {} refused it (errno {})", fd, set->epfd(),
                   errno);
+    } else {
+      set->KernelFdAdded();
     }
   }
 }

@@ -53,6 +53,13 @@ class ShimEpoll : public ::testing::Test {
         timeout ? Deadline(MonotonicNow() + *timeout) : Deadline(std::nullopt);
     return EpollWaitMerged(*set, events_, max, deadline, mask);
   }
+  // A kernel fd registered as the interposed epoll_ctl registers it.
+  int KernelCtl(int op, int fd, uint64_t data) {
+    epoll_event e{};
+    e.events = EPOLLIN;
+    e.data.u64 = data;
+    return EpollControlKernel(epolls_, epfd_, op, fd, &e);
+  }
   size_t Registrations() {
     auto set = epolls_.Get(epfd_);
     return set ? set->size() : 0;
@@ -146,11 +153,8 @@ TEST_F(ShimEpoll, HangupAndErrorComeUnaskedRdhupWhenAsked) {
 }
 
 TEST_F(ShimEpoll, KernelAndStackEventsTogether) {
-  epoll_event e{};
-  e.events = EPOLLIN;
-  e.data.u64 = 100;
   ASSERT_EQ(Ctl(EPOLL_CTL_ADD, fd_, EPOLLIN, 200), 0);
-  ASSERT_EQ(::epoll_ctl(epfd_, EPOLL_CTL_ADD, pipe_[0], &e), 0);
+  ASSERT_EQ(KernelCtl(EPOLL_CTL_ADD, pipe_[0], 100), 0);
   ASSERT_EQ(::write(pipe_[1], "k", 1), 1);
   fake_->Deliver("s");
   // Both kinds arrive, whichever goes first; never our wake fd's event.
@@ -161,6 +165,50 @@ TEST_F(ShimEpoll, KernelAndStackEventsTogether) {
     for (int i = 0; i < n; ++i) seen.insert(events_[i].data.u64);
   }
   EXPECT_EQ(seen, (std::set<uint64_t>{100, 200}));
+}
+
+// With stack events ready, a wait asks the kernel instance only when it may hold the
+// program's fds: those there before the first stack socket (read from /proc) and those
+// the interposed epoll_ctl added. One added behind our back is still seen, once in 64 turns.
+TEST_F(ShimEpoll, KernelFdsAreAskedForOnlyWhenTheInstanceMayHoldSome) {
+  ASSERT_EQ(Ctl(EPOLL_CTL_ADD, fd_, EPOLLIN, 200), 0);  // level-triggered: always ready
+  fake_->Deliver("s");
+  epoll_event e{};
+  e.events = EPOLLIN;
+  e.data.u64 = 100;
+  ASSERT_EQ(::epoll_ctl(epfd_, EPOLL_CTL_ADD, pipe_[0], &e), 0);  // behind our back
+  ASSERT_EQ(::write(pipe_[1], "k", 1), 1);
+  int with_kernel = 0;
+  int calls = 0;
+  for (; calls < 200 && with_kernel < 2; ++calls) {
+    const int n = Wait(8);
+    ASSERT_GE(n, 1);
+    for (int i = 0; i < n; ++i) with_kernel += events_[i].data.u64 == 100 ? 1 : 0;
+  }
+  EXPECT_EQ(with_kernel, 2) << "a kernel fd registered behind our back starved";
+  EXPECT_GT(calls, 60) << "waits asked the kernel instance every time: nothing saved";
+  // Counted from now on: every wait sees it.
+  ASSERT_EQ(KernelCtl(EPOLL_CTL_DEL, pipe_[0], 0), 0);  // the count stays at zero
+  ASSERT_EQ(KernelCtl(EPOLL_CTL_ADD, pipe_[0], 100), 0);
+  for (int call = 0; call < 4; ++call) {
+    ASSERT_EQ(Wait(8), 2) << "call " << call;
+  }
+  // Gone again: not asked every time.
+  ASSERT_EQ(KernelCtl(EPOLL_CTL_DEL, pipe_[0], 0), 0);
+  EXPECT_EQ(Wait(8), 1);
+}
+
+TEST_F(ShimEpoll, KernelFdsRegisteredBeforeTheFirstStackSocketAreCounted) {
+  epoll_event e{};
+  e.events = EPOLLIN;
+  e.data.u64 = 100;
+  ASSERT_EQ(::epoll_ctl(epfd_, EPOLL_CTL_ADD, pipe_[0], &e), 0);
+  ASSERT_EQ(::write(pipe_[1], "k", 1), 1);
+  ASSERT_EQ(Ctl(EPOLL_CTL_ADD, fd_, EPOLLIN, 200), 0);
+  fake_->Deliver("s");
+  for (int call = 0; call < 4; ++call) {
+    ASSERT_EQ(Wait(8), 2) << "call " << call;
+  }
 }
 
 TEST_F(ShimEpoll, SmallMaxEventsTakesTurns) {
@@ -206,10 +254,7 @@ TEST_F(ShimEpoll, SleepsUntilAStackSocketIsReady) {
 
 TEST_F(ShimEpoll, SleepsUntilAKernelFdIsReady) {
   ASSERT_EQ(Ctl(EPOLL_CTL_ADD, fd_, EPOLLIN, 9), 0);
-  epoll_event e{};
-  e.events = EPOLLIN;
-  e.data.u64 = 3;
-  ASSERT_EQ(::epoll_ctl(epfd_, EPOLL_CTL_ADD, pipe_[0], &e), 0);
+  ASSERT_EQ(KernelCtl(EPOLL_CTL_ADD, pipe_[0], 3), 0);
   std::thread t([this] { ASSERT_EQ(::write(pipe_[1], "k", 1), 1); });
   const int n = Wait(8, std::nullopt);
   t.join();
